@@ -1,0 +1,63 @@
+"""Tokens and the caller's own account."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from panel_app.api.base import actor, api, documented, read_body
+from panel_app.api.schemas import AgencyOut, ErrorOut, MeOut, TokenIn, TokenOut
+from panel_app.doors import error_response
+from panel_app.extensions import limiter
+from panel_app.services import accounts, partnerships
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def _attempted_email() -> str:
+    payload = request.get_json(silent=True)
+    email = payload.get("email") if isinstance(payload, dict) else None
+    return "sign-in:" + (accounts.normalise_email(email)[:254] if isinstance(email, str) else "")
+
+
+@api.route("/auth/token", methods=["POST"])
+@limiter.limit(lambda: current_app.config["SIGN_IN_FAILURES_PER_ACCOUNT"], key_func=_attempted_email,
+               deduct_when=_failed, scope="sign-in-account")
+@limiter.limit(lambda: current_app.config["SIGN_IN_FAILURES_PER_ADDRESS"], deduct_when=_failed,
+               scope="sign-in-address")
+@documented(
+    "Exchange an email address and password for a bearer token",
+    tag="Account",
+    body=TokenIn,
+    responses={200: TokenOut, 400: ErrorOut, 401: ErrorOut, 429: ErrorOut},
+    public=True,
+    description="The same 401 answers an unknown address and a wrong password. Repeated failures "
+    "are throttled (429) per account and per client address.",
+)
+def issue_token() -> ResponseReturnValue:
+    credentials = read_body(TokenIn)
+    user = accounts.authenticate(credentials.email, credentials.password)
+    if user is None:
+        # Answered, not raised: the failed attempt's audit row must be committed, not rolled back.
+        return error_response(401, "unauthorized", _("The email address or password is not right."))
+    token, expires_at = accounts.issue_api_token(user)
+    return jsonify(TokenOut(token=token, expires_at=expires_at).model_dump(mode="json"))
+
+
+@api.route("/me")
+@documented("The signed-in caller", tag="Account", responses={200: MeOut, 401: ErrorOut})
+def me() -> ResponseReturnValue:
+    user = actor()
+    body = MeOut(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role.value,
+        agency=AgencyOut.model_validate(user.agency) if user.agency else None,
+        partnership_ids=partnerships.partnership_ids_for(user),
+    )
+    return jsonify(body.model_dump(mode="json"))

@@ -1,0 +1,102 @@
+"""Actions through the API: the same services, scoping and concurrency rule as the pages."""
+
+from __future__ import annotations
+
+from flask import jsonify
+from flask.typing import ResponseReturnValue
+
+from panel_app.api.base import actor, api, documented, read_body, read_query
+from panel_app.api.schemas import (
+    ActionIn,
+    ActionList,
+    ActionOut,
+    ActionPatch,
+    ActionQuery,
+    ActionUpdateOut,
+    AgencyOut,
+    ErrorOut,
+)
+from panel_app.models import Action, ActionStatus, User
+from panel_app.pathways import Pathway
+from panel_app.services import actions as service
+from panel_app.services import referrals as referral_service
+
+
+def _body(viewer: User, action: Action, *, history: bool = False) -> dict:
+    visible = service.description_visible(viewer, action)
+    body = ActionOut(
+        id=action.id, referral_id=action.referral_id, pathway=action.pathway.value,
+        agency=AgencyOut.model_validate(action.owner_agency), owner_user_id=action.owner_user_id,
+        due_date=action.due_on, status=action.status.value, outcome=action.outcome if visible else None,
+        not_done_reason=action.not_done_reason.value if action.not_done_reason else None,
+        meeting_id=action.meeting_id, version=action.version,
+        history=[ActionUpdateOut(at=u.at, by_user_id=u.by_id, note=u.note if visible else None,
+                                 status_from=u.status_from.value if u.status_from else None,
+                                 status_to=u.status_to.value if u.status_to else None,
+                                 due_from=u.due_from, due_to=u.due_to) for u in action.updates] if history else None,
+        **({"description": action.description} if visible else {}),
+    )
+    return body.model_dump(mode="json", exclude_unset=True)
+
+
+@api.route("/referrals/<int:referral_id>/actions", methods=["POST"])
+@documented(
+    "Record an action on a referral",
+    tag="Actions",
+    body=ActionIn,
+    responses={201: ActionOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut},
+    description="Brokers of the referral's partnership. The agency must be on the panel and covered by the young "
+    "person's consent; it is told by email and can then see the referral for the action's pathway.",
+)
+def action_create(referral_id: int) -> ResponseReturnValue:
+    data = read_body(ActionIn)
+    caller = actor()
+    referral = referral_service.get_referral(caller, referral_id)
+    action = service.create_action(caller, referral, service.NewAction(
+        pathway=Pathway(data.pathway), description=data.description, agency_id=data.agency_id,
+        due_on=data.due_date, owner_user_id=data.owner_user_id))
+    return jsonify(_body(caller, action)), 201
+
+
+@api.route("/actions")
+@documented(
+    "The actions the caller may see (assigned_to=my_agency: those the caller's agency owes)",
+    tag="Actions",
+    query={"assigned_to": "my_agency", "page": "Page number, from 1", "per_page": "Items per page, at most 100"},
+    responses={200: ActionList, 400: ErrorOut, 401: ErrorOut},
+)
+def actions_list() -> ResponseReturnValue:
+    query = read_query(ActionQuery)
+    caller = actor()
+    rows, total = service.find_actions(caller, mine=query.assigned_to == "my_agency", page=query.page,
+                                       per_page=query.per_page)
+    return jsonify(ActionList(items=[_body(caller, a) for a in rows], total=total).model_dump(mode="json",
+                                                                                          exclude_unset=True))
+
+
+@api.route("/actions/<int:action_id>")
+@documented("One action with its history of updates", tag="Actions",
+            responses={200: ActionOut, 401: ErrorOut, 404: ErrorOut})
+def action_detail(action_id: int) -> ResponseReturnValue:
+    caller = actor()
+    return jsonify(_body(caller, service.get_action(caller, action_id), history=True))
+
+
+@api.route("/actions/<int:action_id>", methods=["PATCH"])
+@documented(
+    "Update an action: status, note, due date, outcome",
+    tag="Actions",
+    body=ActionPatch,
+    responses={200: ActionOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
+               422: ErrorOut},
+    description="The broker or staff of the agency that owns it. Send the version you read: if someone else "
+    "changed the action since, the answer is a 409 and nothing is saved.",
+)
+def action_update(action_id: int) -> ResponseReturnValue:
+    data = read_body(ActionPatch)
+    caller = actor()
+    action = service.get_action(caller, action_id)
+    service.update_action(caller, action, service.ActionChange(
+        version=data.version, status=ActionStatus(data.status) if data.status else None, note=data.note,
+        due_on=data.due_date, outcome=data.outcome))
+    return jsonify(_body(caller, action, history=True))

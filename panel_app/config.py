@@ -1,0 +1,110 @@
+"""Settings, read from the environment once, when the app is created.
+
+Every setting is documented in the README's "Configuration" section. Development is the default;
+``PANEL_ENV=production`` chooses production settings, which refuse to start without a real
+``SECRET_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a safe installation; the app refuses to start."""
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as error:
+        raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from error
+
+
+def _database_url(raw: str) -> str:
+    # Hosting platforms hand out postgres:// URLs; SQLAlchemy wants the driver named.
+    if raw.startswith("postgres://"):
+        raw = "postgresql://" + raw.removeprefix("postgres://")
+    if raw.startswith("postgresql://"):
+        raw = "postgresql+psycopg://" + raw.removeprefix("postgresql://")
+    return raw
+
+
+def settings_from_environment(instance_path: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Build the Flask configuration from environment variables."""
+    env = dict(os.environ if env is None else env)
+    production = env.get("PANEL_ENV", "").strip().lower() == "production"
+    secret_key = env.get("SECRET_KEY", "")
+    if production and len(secret_key) < 32:
+        raise ConfigurationError(
+            "PANEL_ENV=production needs a SECRET_KEY of at least 32 characters "
+            '(for example: python -c "import secrets; print(secrets.token_hex(32))").'
+        )
+    if not secret_key:
+        # Development only: a fixed key keeps sessions across restarts of the dev server.
+        secret_key = "development-only-secret-key-never-use-in-production"
+
+    default_db = "sqlite:///" + str(Path(instance_path) / "panel_app.sqlite")
+    database_url = _database_url(env.get("DATABASE_URL") or default_db)
+
+    return {
+        "PANEL_ENV": "production" if production else "development",
+        "PRODUCTION": production,
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Cookies: never readable from scripts, not sent on cross-site requests, HTTPS-only in
+        # production (the development server runs on plain http://127.0.0.1).
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _flag(env.get("SESSION_COOKIE_SECURE"), production),
+        "SESSION_COOKIE_NAME": "panel_session",
+        "PERMANENT_SESSION_LIFETIME": timedelta(minutes=_int(env, "SESSION_MINUTES", 8 * 60)),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _flag(env.get("SESSION_COOKIE_SECURE"), production),
+        "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+        # Request bodies larger than this are refused with a 413 before any view runs.
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
+        "MAX_FORM_MEMORY_SIZE": 500_000,
+        "API_TOKEN_HOURS": _int(env, "API_TOKEN_HOURS", 12),
+        # Argon2id parameters (RFC 9106 "second recommended option"); tests lower them.
+        "ARGON2_TIME_COST": _int(env, "ARGON2_TIME_COST", 3),
+        "ARGON2_MEMORY_COST": _int(env, "ARGON2_MEMORY_COST", 64 * 1024),
+        "ARGON2_PARALLELISM": _int(env, "ARGON2_PARALLELISM", 4),
+        # Sign-in throttling (Flask-Limiter). Failed attempts only are counted.
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "SIGN_IN_FAILURES_PER_ACCOUNT": env.get("SIGN_IN_FAILURES_PER_ACCOUNT", "5 per 15 minutes"),
+        "SIGN_IN_FAILURES_PER_ADDRESS": env.get("SIGN_IN_FAILURES_PER_ADDRESS", "30 per 15 minutes"),
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_DEFAULT_TIMEZONE": env.get("PANEL_TIMEZONE", "Europe/London"),
+        "PANEL_DEMO_PASSWORD": env.get("PANEL_DEMO_PASSWORD", "demo-password-2026"),
+        # Links in emails and calendar files point here (no request to take the host from in a cron job).
+        "PANEL_BASE_URL": env.get("PANEL_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        # Outgoing email. With no MAIL_SERVER, emails are recorded (sent_email) but not sent.
+        "MAIL_SERVER": env.get("MAIL_SERVER", ""),
+        "MAIL_PORT": _int(env, "MAIL_PORT", 25),
+        "MAIL_USE_TLS": _flag(env.get("MAIL_USE_TLS"), False),
+        "MAIL_USERNAME": env.get("MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD", ""),
+        "MAIL_SENDER": env.get("MAIL_SENDER", "Resettlement panels <no-reply@panels.invalid>"),
+        "MAIL_TIMEOUT": _int(env, "MAIL_TIMEOUT", 10),
+        # Follow-up of overdue actions: the owner agency the day after; its lead contact, then the broker,
+        # this many days after the due date.
+        "ACTION_ESCALATE_TO_LEAD_DAYS": _int(env, "ACTION_ESCALATE_TO_LEAD_DAYS", 7),
+        "ACTION_ESCALATE_TO_BROKER_DAYS": _int(env, "ACTION_ESCALATE_TO_BROKER_DAYS", 14),
+        "PANEL_PROXY_HOPS": _int(env, "PANEL_PROXY_HOPS", 0),
+    }

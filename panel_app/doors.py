@@ -1,0 +1,373 @@
+"""What every door (page, API call) shares: who is calling, the route's rule, the transaction, and
+how errors are answered.
+
+* Before a view runs, the caller is identified (session cookie for pages, bearer token for the API,
+  never the other way round) and the endpoint's rule from ``policy.ROUTE_RULES`` is enforced. An
+  endpoint without a rule is refused: the application fails closed.
+* The request owns the transaction: services only flush; after the view returns, the request
+  commits once. Any error rolls everything back, so nothing is half-saved.
+* Errors are answered in the door's language: a page for people, the uniform JSON error of API.md
+  for the API, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import IntegerConverter, Map
+
+from panel_app import policy
+from panel_app.documents import mail
+from panel_app.errors import PanelError
+from panel_app.extensions import db, login_manager
+from panel_app.models import User
+from panel_app.models.base import MAX_ID
+from panel_app.services import accounts
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+
+
+def configure_database(engine: Engine) -> None:
+    """SQLite needs telling to enforce foreign keys and to let SQLAlchemy manage transactions
+    (so SAVEPOINTs work); PostgreSQL needs nothing."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.isolation_level = None  # pysqlite's own transaction handling is off
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+class RecordIdConverter(IntegerConverter):
+    """``<int:...>`` in our URLs: a record id, from 1 to ``MAX_ID``; anything else matches no route."""
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def _nul_paths(value: Any, path: str = "") -> list[str]:
+    """Where a NUL character hides in a parsed JSON document, as dotted field names."""
+    if isinstance(value, str):
+        return [path or "body"] if "\x00" in value else []
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in _nul_paths(item, f"{path}.{key}" if path else str(key))]
+    if isinstance(value, list):
+        return [p for index, item in enumerate(value) for p in _nul_paths(item, f"{path}.{index}" if path else str(index))]
+    return []
+
+
+def _refuse_nul_characters() -> Response | None:
+    """No text we store may hold a NUL character (PostgreSQL refuses it; nobody types one).
+
+    Query strings and JSON bodies are checked here, naming the field; forms check their own fields
+    (``web.forms.PanelForm``) so that the error shows on the form.
+    """
+    fields = {name: _("Remove the NUL character") for name, value in request.args.items(multi=True) if "\x00" in value}
+    if request.is_json:
+        fields |= {name: _("Remove the NUL character") for name in _nul_paths(request.get_json(silent=True))}
+    if fields:
+        return error_response(400, "bad_request", _("Text cannot contain the NUL character. Remove it and try again."),
+                              fields)
+    return None
+
+
+def install(app: Flask) -> None:
+    login_manager.user_loader(_load_user)
+    login_manager.session_protection = "strong"
+    app.before_request(_refuse_nul_characters)
+    app.before_request(_enforce_route_rule)
+    app.after_request(_commit_the_request)
+    app.after_request(_security_headers)
+    app.register_error_handler(PanelError, _answer_panel_error)
+    app.register_error_handler(StaleDataError, _answer_stale_data)
+    app.register_error_handler(DataError, _answer_unstorable_data)
+    app.register_error_handler(CSRFError, _answer_csrf_error)
+    app.register_error_handler(HTTPException, _answer_http_error)
+    app.register_error_handler(Exception, _answer_unexpected_error)
+
+
+def _load_user(user_id: str) -> User | None:
+    try:
+        user = db.session.get(User, int(user_id))
+    except ValueError:
+        return None
+    # A deactivated account's sessions end at its next request.
+    return user if user is not None and user.active else None
+
+
+def is_api_request() -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def current_actor() -> User | None:
+    """The person making this request: from the bearer token on the API, the session on pages."""
+    return g.get("actor")
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _sep, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _enforce_route_rule() -> Response | None:
+    if request.endpoint == "static":
+        return None  # public assets: no need to look anybody up
+    if is_api_request():
+        token = _bearer_token()
+        g.actor = accounts.user_for_api_token(token) if token else None
+        g.token_was_sent = token is not None
+    else:
+        g.actor = current_user._get_current_object() if current_user.is_authenticated else None
+
+    if request.routing_exception is not None:
+        return None  # an unknown URL or method: Flask answers 404/405 itself
+    rule = policy.route_rule(request.endpoint)
+    if rule is None:
+        log.error("endpoint %s has no rule in policy.ROUTE_RULES; refused", request.endpoint)
+        return error_response(404, "not_found", _("Page not found"))
+
+    if rule.admits(g.actor):
+        return None
+    if g.actor is None:
+        if is_api_request():
+            message = (
+                _("The token has expired or is not valid. Ask for a new one at POST /api/v1/auth/token.")
+                if g.get("token_was_sent")
+                else _("Send a bearer token: Authorization: Bearer <token>, from POST /api/v1/auth/token.")
+            )
+            response = error_response(401, "unauthorized", message)
+            response.headers["WWW-Authenticate"] = 'Bearer realm="panel_app"'
+            return response
+        return redirect(url_for("auth.sign_in", next=_relative_path()))
+    if rule.refusal == 404:
+        return error_response(404, "not_found", _default_messages()[404])
+    return error_response(403, "forbidden", _("You do not have permission to do this."))
+
+
+@contextmanager
+def all_or_nothing() -> Iterator[None]:
+    """Run a change inside a SAVEPOINT: if it raises, everything it did is undone, while what the
+    request did before (the audit row of the read that showed the form) is kept."""
+    savepoint = db.session.begin_nested()
+    queued = mail.mark()
+    try:
+        yield
+    except BaseException:
+        if savepoint.is_active:
+            savepoint.rollback()
+        mail.drop_since(queued)  # emails about a change that did not happen are not sent
+        raise
+    else:
+        savepoint.commit()
+
+
+def _relative_path() -> str:
+    path = request.full_path
+    return path[:-1] if path.endswith("?") else path
+
+
+def safe_next(target: str | None) -> str | None:
+    """``next`` is followed only when it stays on this site: a path, no scheme, no host."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
+
+
+def _commit_the_request(response: Response) -> Response:
+    if response.status_code >= 500:
+        _roll_back()
+        return response
+    try:
+        db.session.commit()
+    except StaleDataError:
+        _roll_back()
+        return error_response(409, "conflict", _stale_message())
+    except IntegrityError:
+        _roll_back()
+        log.warning("commit refused by a database constraint", exc_info=True)
+        return error_response(409, "conflict", _stale_message())
+    except SQLAlchemyError:
+        _roll_back()
+        log.exception("commit failed")
+        return error_response(503, "unavailable", _("The service could not save your change. Try again shortly."))
+    # Only now, with the change safely stored, do its emails leave.
+    try:
+        mail.deliver_queued()
+    except SQLAlchemyError:
+        # The change is stored; only the record of the sending failed. Say so in the log, not to the user.
+        db.session.rollback()
+        log.exception("could not record the outcome of sending emails")
+    return response
+
+
+def _roll_back() -> None:
+    db.session.rollback()
+    mail.drop_all()
+
+
+def csp_nonce() -> str:
+    """A fresh nonce per request for the one inline script of the page template."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce
+
+
+def _security_headers(response: Response) -> Response:
+    # Pages hold children's personal data: never cached by a shared proxy or the back button of a
+    # shared computer, never framed, no outside scripts.
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+        f"script-src 'self' 'nonce-{csp_nonce()}'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
+    )
+    if request.endpoint != "static":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# --- Error answers ------------------------------------------------------------------------------
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+    500: "server_error",
+    503: "unavailable",
+}
+
+
+def _titles() -> dict[int, str]:
+    return {
+        400: _("There is a problem with what was sent"),
+        401: _("Sign in to continue"),
+        403: _("You do not have permission to do this"),
+        404: _("Page not found"),
+        405: _("This action is not available here"),
+        409: _("Someone else changed this"),
+        413: _("What you sent is too large"),
+        422: _("There is a problem"),
+        429: _("Too many attempts"),
+        500: _("Sorry, there is a problem with the service"),
+        503: _("Sorry, the service is unavailable"),
+    }
+
+
+def _default_messages() -> dict[int, str]:
+    return {
+        400: _("Check what you entered and try again."),
+        403: _("If you think you should be able to do this, ask your partnership's broker."),
+        404: _("If you typed the web address, check it is correct. If you followed a link, the record may have "
+               "been removed or you may not have access to it."),
+        405: _("Go back and try again from the page."),
+        413: _("Send less at once, or a smaller file."),
+        429: _("You have tried too many times. Wait 15 minutes, then try again."),
+        500: _("Try again later. Nothing you entered in this last step was saved."),
+        503: _("Try again in a few minutes."),
+    }
+
+
+def error_response(status: int, code: str, message: str, fields: dict[str, str] | None = None) -> Response:
+    if is_api_request():
+        body: dict[str, Any] = {"code": code, "message": message}
+        if fields:
+            body["fields"] = fields
+        response = jsonify({"error": body})
+        response.status_code = status
+        return response
+    title = _titles().get(status, _("There is a problem"))
+    html = render_template("errors/error.html", status=status, title=title, message=message, fields=fields or {})
+    return Response(html, status=status, mimetype="text/html")
+
+
+def _stale_message() -> str:
+    return _("Someone else changed this at the same time. Reload the page to see their change, then try again.")
+
+
+def _answer_stale_data(error: StaleDataError) -> Response:
+    # Two people saved the same record at once; the second save names a version that is gone.
+    _roll_back()
+    return error_response(409, "conflict", _stale_message())
+
+
+def _answer_unstorable_data(error: DataError) -> Response:
+    # A last line of defence: the checks should have refused the value before the database did.
+    _roll_back()
+    log.warning("the database refused a value", exc_info=True)
+    return error_response(400, "bad_request", _("Some of what you sent cannot be stored. Check the values and try again."))
+
+
+def _answer_panel_error(error: PanelError) -> Response:
+    _roll_back()
+    return error_response(error.status, error.code, error.message, error.fields)
+
+
+def _answer_csrf_error(error: CSRFError) -> Response:
+    _roll_back()
+    return error_response(
+        400,
+        "bad_request",
+        _("This form has expired or did not come from this service. Go back, reload the page and try again."),
+    )
+
+
+def _answer_http_error(error: HTTPException) -> Response:
+    _roll_back()
+    status = error.code or 500
+    if status == 429:
+        message = _default_messages()[429]
+    elif is_api_request() and status == 400:
+        message = error.description or _default_messages()[400]
+    else:
+        message = _default_messages().get(status, error.description or "")
+    response = error_response(status, _CODES.get(status, "error"), message)
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
+
+def _answer_unexpected_error(error: Exception) -> Response:
+    _roll_back()
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return error_response(500, "server_error", _default_messages()[500])

@@ -1,0 +1,149 @@
+"""Agencies, partnerships, regions and the people who sign in."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Column, ForeignKey, Integer, String, Table, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from agencies import AGENCY_TYPES, AgencyType, agency_type
+from panel_app.models.base import Base, TextEnum, UTCDateTime, utcnow
+
+
+class Role(enum.StrEnum):
+    BROKER = "broker"
+    AGENCY_STAFF = "agency_staff"
+    STRATEGIC_LEAD = "strategic_lead"
+    ADMIN = "admin"
+
+
+class Region(Base):
+    """An area a strategic lead oversees (e.g. Wales): a group of partnerships."""
+
+    __tablename__ = "region"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+
+    partnerships: Mapped[list[Partnership]] = relationship(back_populates="region", order_by="Partnership.name")
+
+
+partnership_agency = Table(
+    "partnership_agency",
+    Base.metadata,
+    Column("partnership_id", Integer, ForeignKey("partnership.id", ondelete="CASCADE"), primary_key=True),
+    Column("agency_id", Integer, ForeignKey("agency.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+partnership_broker = Table(
+    "partnership_broker",
+    Base.metadata,
+    Column("partnership_id", Integer, ForeignKey("partnership.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Agency(Base):
+    """An organisation with a type from ``agencies/`` (YOT, housing, health, ...)."""
+
+    __tablename__ = "agency"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(160), unique=True)
+    type: Mapped[str] = mapped_column(String(32), index=True)
+    # Where invitations, packs and reminders for the agency go (a team inbox, not a person).
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    # The agency's lead (a manager): the second step when one of its actions stays overdue.
+    lead_contact_email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    partnerships: Mapped[list[Partnership]] = relationship(
+        secondary=partnership_agency, back_populates="agencies", order_by="Partnership.name"
+    )
+    staff: Mapped[list[User]] = relationship(back_populates="agency", order_by="User.name")
+
+    @property
+    def agency_type(self) -> AgencyType:
+        return agency_type(self.type)
+
+
+@event.listens_for(Agency.type, "set", retval=True)
+def _agency_type_must_exist(target: Agency, value: str, oldvalue: object, initiator: object) -> str:
+    if value not in AGENCY_TYPES:
+        raise ValueError(f"unknown agency type {value!r}; the types are the modules in agencies/")
+    return value
+
+
+class Partnership(Base):
+    """A Reintegration and Resettlement Partnership: the standing panel for an area."""
+
+    __tablename__ = "partnership"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(160), unique=True)
+    # The area the panel covers, as people name it (a YOT area or a group of local authorities).
+    area: Mapped[str] = mapped_column(String(160))
+    region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    region: Mapped[Region] = relationship(back_populates="partnerships")
+    agencies: Mapped[list[Agency]] = relationship(
+        secondary=partnership_agency, back_populates="partnerships", order_by="Agency.name"
+    )
+    brokers: Mapped[list[User]] = relationship(
+        secondary=partnership_broker, back_populates="brokered_partnerships", order_by="User.name"
+    )
+
+
+class User(UserMixin, Base):
+    """A person who signs in: a broker, agency staff, a strategic lead or an admin."""
+
+    # "user" is a reserved word in PostgreSQL.
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored lower-cased (services.accounts normalises), so uniqueness is case-insensitive.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(TextEnum(Role))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agency.id"), index=True)
+    # The region a strategic lead oversees; empty for everyone else.
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("region.id"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_signed_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The secret of the person's calendar feed URL, stored as a SHA-256 digest (like API tokens).
+    calendar_token_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+    agency: Mapped[Agency | None] = relationship(back_populates="staff")
+    region: Mapped[Region | None] = relationship()
+    brokered_partnerships: Mapped[list[Partnership]] = relationship(
+        secondary=partnership_broker, back_populates="brokers", order_by="Partnership.name"
+    )
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
+        return self.active
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.role.value}>"
+
+
+class ApiToken(Base):
+    """A bearer token for the API. Only a SHA-256 digest of the token is stored."""
+
+    __tablename__ = "api_token"
+    __table_args__ = (UniqueConstraint("token_digest"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    token_digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()

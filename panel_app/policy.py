@@ -1,0 +1,378 @@
+"""Who may see and do what: the one place that decides access.
+
+Two kinds of decision live here:
+
+* **Route rules.** Every endpoint of the application is listed in ``ROUTE_RULES`` with the rule a
+  caller must meet before its view runs (public, signed in, or one of some roles). The doors enforce
+  it before every request; an endpoint that is not listed is refused, and a test walks the URL map
+  so that a new route cannot ship undeclared.
+* **Scopes and object rules.** ``visible_*`` functions return SQL ``Select`` statements holding
+  only what the caller may reach, so lists, counts and look-ups filter in the database through the
+  same query; ``can_*`` functions answer for one loaded object.
+
+This module reads models only. It never writes and never renders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, exists, false, select
+
+from panel_app.models import (
+    Action,
+    Agency,
+    PanelMeeting,
+    Partnership,
+    Referral,
+    ReferralAccess,
+    Role,
+    ServiceGap,
+    User,
+    db,
+)
+from panel_app.models.people import partnership_agency, partnership_broker
+from panel_app.pathways import RESTRICTED_PATHWAYS, Pathway
+
+
+# --- Route rules -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    """What a caller must be before a view runs. ``roles`` empty means any signed-in person.
+
+    ``refusal`` is the status a signed-in caller of another role gets: 403 where the page's
+    existence is no secret, 404 on routes that name a record (a young person's referral), so that
+    a refusal never confirms that the record exists.
+    """
+
+    public: bool = False
+    roles: frozenset[Role] = frozenset()
+    refusal: int = 403
+
+    def admits(self, user: User | None) -> bool:
+        if self.public:
+            return True
+        if user is None or not user.active:
+            return False
+        return not self.roles or user.role in self.roles
+
+
+PUBLIC = RouteRule(public=True)
+SIGNED_IN = RouteRule()
+
+
+def only(*roles: Role) -> RouteRule:
+    return RouteRule(roles=frozenset(roles))
+
+
+def record_of(*roles: Role) -> RouteRule:
+    """A route naming one record: other roles get the 404 an absent record would get."""
+    return RouteRule(roles=frozenset(roles), refusal=404)
+
+
+# Referrals are case work: brokers and agency staff only. Strategic leads and admins never see a
+# young person's identity.
+CASE_WORKERS = only(Role.BROKER, Role.AGENCY_STAFF)
+CASE_RECORD = record_of(Role.BROKER, Role.AGENCY_STAFF)
+
+
+ROUTE_RULES: dict[str, RouteRule] = {
+    # Assets, health check, sign-in and the API's front door need nobody signed in.
+    "static": PUBLIC,
+    "meta.healthz": PUBLIC,
+    "auth.sign_in": PUBLIC,
+    "api.issue_token": PUBLIC,
+    "api.openapi_document": PUBLIC,
+    # Signed in, whatever the role; what each page shows is scoped below.
+    "auth.sign_out": SIGNED_IN,
+    "home.index": SIGNED_IN,
+    "api.me": SIGNED_IN,
+    "api.pathways": SIGNED_IN,
+    "api.partnerships_list": SIGNED_IN,
+    # Referrals: who may do what to which referral is decided per record below (can_*).
+    "referrals.index": CASE_WORKERS,
+    "referrals.new": CASE_WORKERS,
+    "referrals.triage": only(Role.BROKER),
+    "referrals.show": CASE_RECORD,
+    "referrals.accept": CASE_RECORD,
+    "referrals.decline": CASE_RECORD,
+    "referrals.request_information": CASE_RECORD,
+    "referrals.provide_information": CASE_RECORD,
+    "referrals.share": CASE_RECORD,
+    "referrals.change_stage": CASE_RECORD,
+    "referrals.rate_needs": CASE_RECORD,
+    "referrals.close": CASE_RECORD,
+    "referrals.record_consent": CASE_RECORD,
+    "referrals.withdraw_consent": CASE_RECORD,
+    # The API scopes its lists and records itself: a lead's list is empty, a lead's look-up a 404.
+    "api.referrals_list": SIGNED_IN,
+    "api.referral_create": SIGNED_IN,
+    "api.referral_detail": SIGNED_IN,
+    "api.referral_share": SIGNED_IN,
+    # Meetings: the partnership's members (its brokers and member agencies' staff); what each sees of
+    # the agenda is scoped per case below.
+    "meetings.index": CASE_WORKERS,
+    "meetings.new": only(Role.BROKER),
+    "meetings.show": CASE_RECORD,
+    "meetings.edit": CASE_RECORD,
+    "meetings.cancel": CASE_RECORD,
+    "meetings.agenda": CASE_RECORD,
+    "meetings.agenda_add": CASE_RECORD,
+    "meetings.agenda_item": CASE_RECORD,
+    "meetings.request_updates": CASE_RECORD,
+    "meetings.send_update": CASE_RECORD,
+    "meetings.young_person_views": CASE_RECORD,
+    "meetings.run": CASE_RECORD,
+    "meetings.attendance": CASE_RECORD,
+    "meetings.save_notes": CASE_RECORD,
+    "meetings.rate_needs": CASE_RECORD,
+    "meetings.mark_held": CASE_RECORD,
+    "meetings.send_packs": CASE_RECORD,
+    "meetings.minutes": CASE_RECORD,
+    "meetings.pack_pdf": CASE_RECORD,
+    "meetings.minutes_pdf": CASE_RECORD,
+    "meetings.invite_ics": CASE_RECORD,
+    "meetings.create_action": CASE_RECORD,
+    "meetings.actions_pdf": CASE_RECORD,
+    # Actions: what an agency owes; the broker's follow-up; the young person's plan.
+    "actions.mine": only(Role.AGENCY_STAFF),
+    "actions.follow_up": only(Role.BROKER),
+    "actions.show": CASE_RECORD,
+    "actions.update": CASE_RECORD,
+    "actions.review": CASE_RECORD,
+    "actions.create": CASE_RECORD,
+    "actions.plan": CASE_RECORD,
+    "actions.add_milestone": CASE_RECORD,
+    "actions.milestone_achieved": CASE_RECORD,
+    "actions.save_version": CASE_RECORD,
+    "actions.plan_shared": CASE_RECORD,
+    "actions.plan_pdf": CASE_RECORD,
+    "api.action_create": SIGNED_IN,
+    "api.actions_list": SIGNED_IN,
+    "api.action_detail": SIGNED_IN,
+    "api.action_update": SIGNED_IN,
+    # Service gaps: the register is for the partnership's members and the region's strategic leads;
+    # leads see figures, never a young person.
+    "gaps.register": only(Role.BROKER, Role.AGENCY_STAFF, Role.STRATEGIC_LEAD),
+    "gaps.new": CASE_WORKERS,
+    "gaps.show": record_of(Role.BROKER, Role.AGENCY_STAFF, Role.STRATEGIC_LEAD),
+    "gaps.add_evidence": CASE_RECORD,
+    "gaps.escalate": CASE_RECORD,
+    "gaps.reopen": CASE_RECORD,
+    "gaps.respond": record_of(Role.STRATEGIC_LEAD),
+    "gaps.review": only(Role.STRATEGIC_LEAD),
+    "gaps.dashboard": only(Role.BROKER, Role.STRATEGIC_LEAD),
+    "gaps.report_pdf": only(Role.BROKER, Role.STRATEGIC_LEAD),
+    "gaps.register_csv": only(Role.BROKER, Role.STRATEGIC_LEAD),
+    "api.gap_create": SIGNED_IN,
+    "api.gaps_list": SIGNED_IN,
+    "api.gap_detail": SIGNED_IN,
+    "api.gap_escalate": SIGNED_IN,
+    "api.gap_response": SIGNED_IN,
+    "api.gaps_report": SIGNED_IN,
+    "calendar.settings": SIGNED_IN,
+    # The feed authenticates by the secret in its URL (calendar programs cannot sign in).
+    "calendar.feed": PUBLIC,
+    "api.meetings_list": SIGNED_IN,
+    "api.meeting_create": SIGNED_IN,
+    "api.meeting_detail": SIGNED_IN,
+    "api.meeting_agenda_add": SIGNED_IN,
+    "api.meeting_invite": SIGNED_IN,
+    "api.meeting_pack": SIGNED_IN,
+    "api.meeting_minutes": SIGNED_IN,
+}
+
+
+def route_rule(endpoint: str | None) -> RouteRule | None:
+    """The rule declared for an endpoint, or ``None`` when it has none (the doors refuse it)."""
+    if endpoint is None:
+        return None
+    return ROUTE_RULES.get(endpoint)
+
+
+# --- Scopes -------------------------------------------------------------------------------------
+
+
+def visible_partnerships(user: User) -> Select[tuple[Partnership]]:
+    """The partnerships a person works in.
+
+    A broker: those they broker. Agency staff: those their agency is a member of. A strategic lead:
+    those of their region. An admin manages the installation and works in none.
+    """
+    query = select(Partnership).order_by(Partnership.name)
+    if user.role is Role.BROKER:
+        return query.join(partnership_broker).where(partnership_broker.c.user_id == user.id)
+    if user.role is Role.AGENCY_STAFF and user.agency_id is not None:
+        return query.join(partnership_agency).where(partnership_agency.c.agency_id == user.agency_id)
+    if user.role is Role.STRATEGIC_LEAD and user.region_id is not None:
+        return query.where(Partnership.region_id == user.region_id)
+    return query.where(false())
+
+
+def brokered_partnership_ids(user: User) -> Select[tuple[int]]:
+    return select(partnership_broker.c.partnership_id).where(partnership_broker.c.user_id == user.id)
+
+
+def agency_partnership_ids(agency_id: int) -> Select[tuple[int]]:
+    return select(partnership_agency.c.partnership_id).where(partnership_agency.c.agency_id == agency_id)
+
+
+def visible_referrals(user: User) -> Select[tuple[Referral]]:
+    """The referrals a person may see (DOMAIN.md, "Who may see what").
+
+    A broker: every referral of the partnerships they broker. Agency staff: a referral their agency
+    holds a live grant on (it referred, holds an action, or the broker shared it under consent),
+    in a partnership their agency still sits on. Strategic leads and admins: none, ever.
+    Withdrawn consent revokes every grant but the referrer's, so the circle narrows here too.
+    """
+    query = select(Referral)
+    if user.role is Role.BROKER:
+        return query.where(Referral.partnership_id.in_(brokered_partnership_ids(user)))
+    if user.role is Role.AGENCY_STAFF and user.agency_id is not None:
+        granted = exists().where(
+            ReferralAccess.referral_id == Referral.id,
+            ReferralAccess.agency_id == user.agency_id,
+            ReferralAccess.revoked_at.is_(None),
+        )
+        return query.where(granted, Referral.partnership_id.in_(agency_partnership_ids(user.agency_id)))
+    return query.where(false())
+
+
+def is_broker_of(user: User, partnership_id: int) -> bool:
+    return user.role is Role.BROKER and any(p.id == partnership_id for p in user.brokered_partnerships)
+
+
+def can_refer_to(user: User, partnership: Partnership) -> bool:
+    """Brokers refer into the partnerships they broker; agency staff into those their agency sits on."""
+    if user.role is Role.BROKER:
+        return is_broker_of(user, partnership.id)
+    if user.role is Role.AGENCY_STAFF and user.agency_id is not None:
+        return any(agency.id == user.agency_id for agency in partnership.agencies)
+    return False
+
+
+def is_referrer(user: User, referral: Referral) -> bool:
+    """Staff of the agency that made the referral (the referring case manager's team)."""
+    return user.role is Role.AGENCY_STAFF and user.agency_id == referral.referring_agency_id
+
+
+def can_manage_referral(user: User, referral: Referral) -> bool:
+    """Triage, share, change stage, re-rate needs, record consent, close: the broker's work."""
+    return is_broker_of(user, referral.partnership_id)
+
+
+def can_withdraw_consent(user: User, referral: Referral) -> bool:
+    """The broker, or the referring agency (it is often the first to hear)."""
+    return can_manage_referral(user, referral) or is_referrer(user, referral)
+
+
+def can_provide_information(user: User, referral: Referral) -> bool:
+    return is_referrer(user, referral)
+
+
+def readable_restricted_pathways(user: User, referral: Referral) -> frozenset[Pathway]:
+    """Which restricted pathways' notes (health, substance misuse) this person may read here.
+
+    The broker and the referring agency read them all. Another agency reads one only while it works
+    on that pathway for this referral (a live grant for it) and its agency type declares it may.
+    """
+    if can_manage_referral(user, referral) or is_referrer(user, referral):
+        return RESTRICTED_PATHWAYS
+    if user.role is not Role.AGENCY_STAFF or user.agency_id is None:
+        return frozenset()
+    agency = user.agency if user.agency is not None else _agency(user.agency_id)
+    allowed = agency.agency_type.restricted_pathways_readable
+    return frozenset(
+        grant.pathway
+        for grant in referral.grants
+        if grant.agency_id == user.agency_id and grant.revoked_at is None and grant.pathway in allowed
+    )
+
+
+def _agency(agency_id: int) -> Agency:
+    agency = db.session.get(Agency, agency_id)
+    assert agency is not None
+    return agency
+
+
+def can_read_note(user: User, referral: Referral, pathway: Pathway, readable: frozenset[Pathway]) -> bool:
+    """A need's note: open to everyone who sees the referral, unless its pathway is restricted."""
+    return pathway not in RESTRICTED_PATHWAYS or pathway in readable
+
+
+def member_partnership_ids(user: User) -> Select[tuple[int]]:
+    """The partnerships a person works in as a member: brokers theirs, agency staff their agency's.
+    (A strategic lead oversees partnerships but is not a member of their panels.)"""
+    if user.role is Role.BROKER:
+        return brokered_partnership_ids(user)
+    if user.role is Role.AGENCY_STAFF and user.agency_id is not None:
+        return agency_partnership_ids(user.agency_id)
+    return select(Partnership.id).where(false())
+
+
+def visible_meetings(user: User) -> Select[tuple[PanelMeeting]]:
+    """The panel meetings of the partnerships a person is a member of."""
+    return select(PanelMeeting).where(PanelMeeting.partnership_id.in_(member_partnership_ids(user)))
+
+
+def can_manage_meeting(user: User, meeting: PanelMeeting) -> bool:
+    """Scheduling, the agenda, chairing, minutes: the partnership's broker."""
+    return is_broker_of(user, meeting.partnership_id)
+
+
+def agency_viewer(agency: Agency) -> User:
+    """A stand-in for "any member of staff of this agency", to build what the agency may see (its
+    panel pack, its minutes) with the same rules as for a person. Never added to the session."""
+    return User(role=Role.AGENCY_STAFF, agency_id=agency.id, active=True, email="", name=agency.name)
+
+
+def visible_actions(user: User) -> Select[tuple[Action]]:
+    """The actions a person may see: those of the referrals they may see. (An agency sees every action on a
+    referral it is involved in, whoever owns it: the panel's plan is shared work.)"""
+    return select(Action).where(Action.referral_id.in_(visible_referrals(user).with_only_columns(Referral.id)))
+
+
+def can_update_action(user: User, action: Action) -> bool:
+    """The broker of the action's partnership, or staff of the agency that owns it."""
+    if can_manage_referral(user, action.referral):
+        return True
+    return user.role is Role.AGENCY_STAFF and user.agency_id == action.owner_agency_id
+
+
+def gap_partnership_ids(user: User) -> Select[tuple[int]]:
+    """The partnerships whose gaps a person sees: a broker's, an agency's, a strategic lead's region's."""
+    if user.role is Role.STRATEGIC_LEAD and user.region_id is not None:
+        return select(Partnership.id).where(Partnership.region_id == user.region_id)
+    return member_partnership_ids(user)
+
+
+def visible_gaps(user: User) -> Select[tuple[ServiceGap]]:
+    """The service gaps of the partnerships a person works in, or oversees."""
+    return select(ServiceGap).where(ServiceGap.partnership_id.in_(gap_partnership_ids(user)))
+
+
+def sees_young_people(user: User) -> bool:
+    """Strategic leads and admins see figures only, never a young person's identity."""
+    return user.role in (Role.BROKER, Role.AGENCY_STAFF)
+
+
+def can_log_gap_in(user: User, partnership_id: int) -> bool:
+    """The broker, or staff of a member agency."""
+    if user.role is Role.BROKER:
+        return is_broker_of(user, partnership_id)
+    if user.role is Role.AGENCY_STAFF and user.agency_id is not None:
+        return db.session.scalar(agency_partnership_ids(user.agency_id).where(
+            partnership_agency.c.partnership_id == partnership_id)) is not None
+    return False
+
+
+def can_escalate_gap(user: User, gap: ServiceGap) -> bool:
+    return is_broker_of(user, gap.partnership_id)
+
+
+def can_respond_to_gap(user: User, gap: ServiceGap) -> bool:
+    """A strategic lead of the region the gap's partnership is in."""
+    return (user.role is Role.STRATEGIC_LEAD and user.region_id is not None
+            and gap.partnership.region_id == user.region_id)

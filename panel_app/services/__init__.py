@@ -1,0 +1,1 @@
+"""The rules and every change. Services flush; the request (or CLI command) commits."""

@@ -1,0 +1,657 @@
+"""Actions: agreed at the panel (or by the broker), owned by an agency, followed up until done.
+
+Creating an action grants the owner agency access to the referral (an ``action`` grant for the
+action's pathway). Every change appends to the action's history and names the version it read:
+a change made from a stale copy is a conflict, never a silent overwrite. Reminders and step-by-step
+escalation of overdue actions run from ``send_reminders`` (a cron command), idempotently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from flask import current_app
+from flask_babel import format_date
+from flask_babel import gettext as _
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from panel_app import audit, policy
+from panel_app.documents import mail
+from panel_app.documents.pdf import render_pdf
+from panel_app.errors import Conflict, Forbidden, NotFound, RuleBroken
+from panel_app.models import (
+    OUTSTANDING,
+    AccessReason,
+    Action,
+    ActionEscalation,
+    ActionStatus,
+    ActionUpdate,
+    Agency,
+    AgendaItem,
+    Milestone,
+    NotDoneReason,
+    PanelMeeting,
+    Partnership,
+    PlanVersion,
+    Referral,
+    ReferralAccess,
+    ReferralStatus,
+    Role,
+    User,
+    db,
+    utcnow,
+)
+from panel_app.models.base import MAX_ID
+from panel_app.pathways import RESTRICTED_PATHWAYS, Pathway
+from panel_app.services import referrals as referral_service
+from panel_app.services.clock import today
+
+DESCRIPTION_MAX = 2_000
+NOTE_MAX = 4_000
+DUE_SOON = timedelta(days=3)
+MY_ACTIONS_LIMIT = 500
+
+
+def _problems() -> referral_service._Problems:
+    return referral_service._Problems()
+
+
+def _base_url() -> str:
+    return current_app.config["PANEL_BASE_URL"]
+
+
+def action_url(action: Action) -> str:
+    return f"{_base_url()}/actions/{action.id}"
+
+
+def label(action: Action) -> str:
+    """How an action is named where a young person's name must not appear (email subjects)."""
+    return _("%(initials)s, %(pathway)s", initials=action.referral.young_person.initials,
+             pathway=action.pathway.short_label)
+
+
+# --- Creating -----------------------------------------------------------------------------------
+
+
+@dataclass
+class NewAction:
+    pathway: Pathway
+    description: str
+    agency_id: int
+    due_on: date
+    owner_user_id: int | None = None
+    meeting_id: int | None = None
+
+
+def create_action(actor: User, referral: Referral, new: NewAction) -> Action:
+    """The broker records an action: one agency's promise on one pathway, by a date. The agency is
+    granted access to the referral for that pathway and told by email."""
+    if not policy.can_manage_referral(actor, referral):
+        raise Forbidden(_("Only the partnership's broker records actions."))
+    if referral.status not in (ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE):
+        raise RuleBroken(_("Actions are agreed on accepted or active referrals only."))
+    problems = _problems()
+    description = problems.text("description", new.description, DESCRIPTION_MAX,
+                                required=_("Say what the agency will do"))
+    if new.due_on < today():
+        problems.add("due_on", _("The due date must be today or later"))
+    agency = next((a for a in referral.partnership.agencies if a.id == new.agency_id), None)
+    if agency is None:
+        problems.add("agency_id", _("Choose an agency on this partnership's panel"))
+    elif agency.id != referral.referring_agency_id and (referral.consent is None
+                                                          or not referral.consent.covers(agency.id)):
+        problems.add("agency_id", _("The young person has not agreed to share their information with this agency"))
+    owner = None
+    if new.owner_user_id is not None:
+        owner = db.session.get(User, new.owner_user_id) if 0 < new.owner_user_id <= MAX_ID else None
+        if owner is None or agency is None or owner.agency_id != agency.id or not owner.active:
+            problems.add("owner_user_id", _("Choose a worker of the agency the action is for"))
+    meeting = None
+    if new.meeting_id is not None:
+        meeting = db.session.get(PanelMeeting, new.meeting_id) if 0 < new.meeting_id <= MAX_ID else None
+        if meeting is None or meeting.partnership_id != referral.partnership_id:
+            problems.add("meeting_id", _("The meeting must be one of this referral's partnership"))
+    problems.raise_if_any()
+    assert agency is not None
+    action = Action(referral=referral, pathway=new.pathway, description=description, owner_agency_id=agency.id,
+                    owner_user=owner, due_on=new.due_on, status=ActionStatus.OPEN, meeting=meeting,
+                    created_by_id=actor.id)
+    db.session.add(action)
+    db.session.flush()
+    db.session.add(ActionUpdate(action=action, by_id=actor.id, status_to=ActionStatus.OPEN, due_to=new.due_on,
+                                note=_("Action agreed") + (f" ({_('at the panel')})" if meeting else "")))
+    referral_service._grant(referral, agency.id, AccessReason.ACTION, actor, new.pathway, action.id)
+    referral_service._event(referral, actor, "action_created", agency=agency.name, pathway=new.pathway.value,
+                            due=new.due_on.isoformat())
+    audit.record("action.create", actor=actor, record_type="referral", record_id=referral.id,
+                 detail={"action_id": action.id, "agency_id": agency.id})
+    _email_assignment(action, agency)
+    return action
+
+
+def _email_assignment(action: Action, agency: Agency) -> None:
+    recipients = {agency.contact_email, action.owner_user.email if action.owner_user else None} - {None}
+    subject = _("New action for %(agency)s: %(label)s, due %(due)s", agency=agency.name, label=label(action),
+                due=format_date(action.due_on, "d MMMM"))
+    text = "\n".join([
+        _("The %(partnership)s panel agreed an action for %(agency)s:", partnership=action.referral.partnership.name,
+          agency=agency.name), "",
+        f"  {action.pathway.label}: {_('see the service for the details')}",
+        _("Due: %(due)s", due=format_date(action.due_on, "EEEE d MMMM yyyy")), "",
+        _("Sign in to see it and update it: %(url)s", url=action_url(action)),
+    ])
+    for recipient in sorted(recipients):
+        mail.send(recipient, subject, text, kind="action.assigned", agency_id=agency.id,
+                  dedupe_key=f"action.assigned:{action.id}:{recipient}")
+
+
+# --- Updating -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ActionChange:
+    version: int
+    status: ActionStatus | None = None
+    note: str | None = None
+    due_on: date | None = None
+    outcome: str | None = None
+
+
+def update_action(actor: User, action: Action, change: ActionChange) -> Action:
+    """Change an action's status, due date or outcome, or add a progress note, in one step.
+
+    The broker or staff of the owner agency. The change names the version it read: if someone else
+    changed the action since, nothing is saved and the conflict says so.
+    """
+    if not policy.can_update_action(actor, action):
+        raise Forbidden(_("Only the agency that owns this action, or the broker, can update it."))
+    if change.version != action.version:
+        raise Conflict(_("Someone else changed this action since you opened it (now: %(status)s, due %(due)s). "
+                         "Check their change, then make yours again.", status=status_label(action.status),
+                         due=format_date(action.due_on, "d MMMM yyyy")))
+    problems = _problems()
+    note = problems.text("note", change.note, NOTE_MAX)
+    outcome = problems.text("outcome", change.outcome, NOTE_MAX)
+    status = change.status or action.status
+    before_status, before_due = action.status, action.due_on
+    if status is not before_status:
+        if before_status not in OUTSTANDING and status in OUTSTANDING and not note:
+            problems.add("note", _("Say why the action is reopened"))
+        if status is ActionStatus.BLOCKED and not note:
+            problems.add("note", _("Say what is blocking it"))
+        if status is ActionStatus.DONE and not (outcome or action.outcome or note):
+            problems.add("outcome", _("Say what was done"))
+        if status is ActionStatus.CANCELLED and not policy.can_manage_referral(actor, action.referral):
+            problems.add("status", _("Only the broker can cancel an action"))
+        if status is ActionStatus.CANCELLED and not note:
+            problems.add("note", _("Say why the action is cancelled"))
+    due_on = change.due_on or action.due_on
+    if due_on != before_due:
+        if due_on < today():
+            problems.add("due_on", _("A new due date must be today or later"))
+        if not note:
+            problems.add("note", _("Say why the due date changes"))
+    if status is before_status and due_on == before_due and not note and not outcome:
+        problems.add("note", _("Add a note, or change the status or the due date"))
+    problems.raise_if_any()
+    action.status, action.due_on = status, due_on
+    if status is ActionStatus.DONE:
+        action.outcome = outcome or action.outcome or note
+    action.updated_at = utcnow()  # a note alone still moves the version on
+    db.session.add(ActionUpdate(action=action, by_id=actor.id, note=note or outcome,
+                                status_from=before_status if status is not before_status else None,
+                                status_to=status if status is not before_status else None,
+                                due_from=before_due if due_on != before_due else None,
+                                due_to=due_on if due_on != before_due else None))
+    audit.record("action.update", actor=actor, record_type="referral", record_id=action.referral_id,
+                 detail={"action_id": action.id, "status": status.value})
+    db.session.flush()
+    return action
+
+
+def record_not_done(actor: User, action: Action, reason: NotDoneReason, note: str | None, version: int) -> None:
+    """At review, the broker records why an action was not done on time: a change of circumstances, or
+    the agency has not acted (so the partnership can see which agencies do not deliver)."""
+    if not policy.can_manage_referral(actor, action.referral):
+        raise Forbidden(_("Only the partnership's broker records why an action was not done."))
+    if version != action.version:
+        raise Conflict(_("Someone else changed this action since you opened it. Check their change, then try "
+                         "again."))
+    if action.status is ActionStatus.DONE:
+        raise RuleBroken(_("This action is done."))
+    if action.status in OUTSTANDING and action.due_on >= today():
+        raise RuleBroken(_("This action is not yet due."))
+    problems = _problems()
+    note = problems.text("note", note, NOTE_MAX)
+    problems.raise_if_any()
+    action.not_done_reason = reason
+    action.updated_at = utcnow()
+    db.session.add(ActionUpdate(action=action, by_id=actor.id, note=note,
+                                detail={"not_done_reason": reason.value}))
+    audit.record("action.not_done", actor=actor, record_type="referral", record_id=action.referral_id,
+                 detail={"action_id": action.id, "reason": reason.value})
+
+
+def status_label(status: ActionStatus) -> str:
+    return {ActionStatus.OPEN: _("Open"), ActionStatus.IN_PROGRESS: _("In progress"),
+            ActionStatus.BLOCKED: _("Blocked"), ActionStatus.DONE: _("Done"),
+            ActionStatus.CANCELLED: _("Cancelled")}[status]
+
+
+# --- Finding actions ----------------------------------------------------------------------------
+
+_LIST_OPTIONS = (
+    joinedload(Action.referral).joinedload(Referral.young_person),
+    joinedload(Action.referral).joinedload(Referral.partnership),
+    joinedload(Action.owner_agency),
+    joinedload(Action.owner_user),
+)
+
+
+def get_action(actor: User, action_id: int) -> Action:
+    """One action the actor may see, with its history; 404 otherwise. Audited (it names a young person)."""
+    action = db.session.scalar(
+        policy.visible_actions(actor).where(Action.id == action_id)
+        .options(*_LIST_OPTIONS, selectinload(Action.updates).joinedload(ActionUpdate.by),
+                 joinedload(Action.referral).selectinload(Referral.grants),
+                 joinedload(Action.referral).selectinload(Referral.consents),
+                 joinedload(Action.referral).joinedload(Referral.partnership).selectinload(Partnership.agencies))
+    ) if 0 < action_id <= MAX_ID else None
+    if action is None:
+        raise NotFound(_("Action not found."))
+    audit.record("action.view", actor=actor, record_type="referral", record_id=action.referral_id,
+                 detail={"action_id": action.id})
+    return action
+
+
+def description_visible(viewer: User, action: Action, readable: frozenset[Pathway] | None = None) -> bool:
+    """An action on a restricted pathway (health, substance misuse) says something about the young
+    person's health: its owner and those who read that pathway's notes see it; others see the pathway only."""
+    if action.pathway not in RESTRICTED_PATHWAYS or viewer.agency_id == action.owner_agency_id:
+        return True
+    readable = policy.readable_restricted_pathways(viewer, action.referral) if readable is None else readable
+    return action.pathway in readable
+
+
+@dataclass
+class ActionFilters:
+    pathway: Pathway | None = None
+    partnership_id: int | None = None
+    statuses: tuple[ActionStatus, ...] = OUTSTANDING
+
+
+def _filtered(query: Select[tuple[Action]], filters: ActionFilters) -> Select[tuple[Action]]:
+    if filters.pathway is not None:
+        query = query.where(Action.pathway == filters.pathway)
+    if filters.partnership_id is not None:
+        query = query.where(Action.referral_id.in_(
+            select(Referral.id).where(Referral.partnership_id == filters.partnership_id)))
+    if filters.statuses:
+        query = query.where(Action.status.in_(filters.statuses))
+    return query
+
+
+@dataclass
+class DueGroups:
+    overdue: list[Action] = field(default_factory=list)
+    this_week: list[Action] = field(default_factory=list)
+    later: list[Action] = field(default_factory=list)
+    done_recently: list[Action] = field(default_factory=list)
+    truncated: bool = False
+
+    @property
+    def count(self) -> int:
+        return len(self.overdue) + len(self.this_week) + len(self.later)
+
+
+def my_actions(actor: User, filters: ActionFilters) -> DueGroups:
+    """What the actor's agency owes, overdue first, then due this week, then later; and what it did in
+    the last fortnight. A fixed number of queries, however many actions."""
+    if actor.role is not Role.AGENCY_STAFF or actor.agency_id is None:
+        return DueGroups()
+    base = policy.visible_actions(actor).where(Action.owner_agency_id == actor.agency_id)
+    rows = list(db.session.scalars(
+        _filtered(base, filters).options(*_LIST_OPTIONS).order_by(Action.due_on, Action.id)
+        .limit(MY_ACTIONS_LIMIT + 1)
+    ))
+    groups = DueGroups(truncated=len(rows) > MY_ACTIONS_LIMIT)
+    on = today()
+    for action in rows[:MY_ACTIONS_LIMIT]:
+        if action.due_on < on:
+            groups.overdue.append(action)
+        elif action.due_on <= on + timedelta(days=7):
+            groups.this_week.append(action)
+        else:
+            groups.later.append(action)
+    recent = _filtered(base, ActionFilters(filters.pathway, filters.partnership_id, (ActionStatus.DONE,)))
+    groups.done_recently = list(db.session.scalars(
+        recent.where(Action.updated_at >= utcnow() - timedelta(days=14)).options(*_LIST_OPTIONS)
+        .order_by(Action.updated_at.desc()).limit(20)
+    ))
+    if rows:
+        audit.record("action.list", actor=actor, record_type="referral",
+                     detail={"referral_ids": sorted({a.referral_id for a in rows})})
+    return groups
+
+
+@dataclass
+class AgencyFollowUp:
+    agency: Agency
+    overdue: int
+    blocked: int
+    not_acted: int
+    actions: list[Action]
+
+
+def follow_up(actor: User, partnership_id: int | None = None) -> list[AgencyFollowUp]:
+    """The broker's view: overdue and blocked actions across their partnerships, by agency, with the
+    counts per agency (counted in SQL) and how many were not done because the agency did not act."""
+    on = today()
+    slipping = (policy.visible_actions(actor)
+                .where(Action.status.in_(OUTSTANDING), (Action.due_on < on) | (Action.status == ActionStatus.BLOCKED)))
+    if partnership_id is not None:
+        slipping = _filtered(slipping, ActionFilters(partnership_id=partnership_id))
+    ids = slipping.with_only_columns(Action.id).subquery()
+    counts = {agency_id: (overdue, blocked) for agency_id, overdue, blocked in db.session.execute(
+        select(Action.owner_agency_id,
+               func.count(case((Action.due_on < on, 1))),
+               func.count(case((Action.status == ActionStatus.BLOCKED, 1))))
+        .where(Action.id.in_(select(ids.c.id))).group_by(Action.owner_agency_id))}
+    not_acted = dict(db.session.execute(
+        select(Action.owner_agency_id, func.count(Action.id))
+        .where(Action.id.in_(policy.visible_actions(actor).with_only_columns(Action.id)),
+               Action.not_done_reason == NotDoneReason.AGENCY_HAS_NOT_ACTED)
+        .group_by(Action.owner_agency_id)).all())
+    rows = list(db.session.scalars(
+        slipping.options(*_LIST_OPTIONS).order_by(Action.due_on, Action.id).limit(MY_ACTIONS_LIMIT)))
+    by_agency: dict[int, AgencyFollowUp] = {}
+    for action in rows:
+        overdue, blocked = counts.get(action.owner_agency_id, (0, 0))
+        entry = by_agency.setdefault(action.owner_agency_id, AgencyFollowUp(
+            action.owner_agency, overdue, blocked, not_acted.get(action.owner_agency_id, 0), []))
+        entry.actions.append(action)
+    if rows:
+        audit.record("action.follow_up", actor=actor, record_type="referral",
+                     detail={"referral_ids": sorted({a.referral_id for a in rows})})
+    return sorted(by_agency.values(), key=lambda e: (-(e.overdue + e.blocked), e.agency.name))
+
+
+def actions_of(viewer: User, referral: Referral) -> list[Action]:
+    """All the actions of a referral the viewer may see (the referral page, the plan)."""
+    found = db.session.scalars(
+        policy.visible_actions(viewer).where(Action.referral_id == referral.id)
+        .options(joinedload(Action.owner_agency), joinedload(Action.owner_user))
+    )
+    return sorted(found, key=lambda a: (a.pathway.number, a.due_on, a.id))  # in the pathways' own order
+
+
+def actions_for_meeting(viewer: User, meeting: PanelMeeting) -> list[Action]:
+    """The actions of a meeting's cases that are still owed, or were agreed at it, as the viewer may see
+    them: each agency's action list."""
+    on_agenda = select(AgendaItem.referral_id).where(AgendaItem.meeting_id == meeting.id)
+    query = (policy.visible_actions(viewer)
+             .where(Action.referral_id.in_(on_agenda),
+                    Action.status.in_(OUTSTANDING) | (Action.meeting_id == meeting.id))
+             .options(*_LIST_OPTIONS).order_by(Action.due_on, Action.id))
+    if viewer.role is Role.AGENCY_STAFF and viewer.agency_id is not None:
+        query = query.where(Action.owner_agency_id == viewer.agency_id)
+    return list(db.session.scalars(query))
+
+
+def overdue_and_due_counts(actor: User) -> tuple[int, int]:
+    """For the home page: the actor's agency's overdue actions and those due within a week (agency
+    staff), or the overdue and blocked actions of the broker's partnerships."""
+    on = today()
+    query = policy.visible_actions(actor).where(Action.status.in_(OUTSTANDING))
+    if actor.role is Role.AGENCY_STAFF:
+        query = query.where(Action.owner_agency_id == actor.agency_id)
+        second = case((Action.due_on.between(on, on + timedelta(days=7)), 1))
+    else:
+        second = case((Action.status == ActionStatus.BLOCKED, 1))
+    ids = query.with_only_columns(Action.id).subquery()
+    overdue, other = db.session.execute(
+        select(func.count(case((Action.due_on < on, 1))), func.count(second)).where(Action.id.in_(select(ids.c.id)))
+    ).one()
+    return overdue, other
+
+
+# --- Reminders and escalation -------------------------------------------------------------------
+
+
+@dataclass
+class ReminderRun:
+    assigned: int = 0
+    due_soon: int = 0
+    escalations: dict[int, int] = field(default_factory=lambda: {1: 0, 2: 0, 3: 0})
+
+    def __str__(self) -> str:
+        return (f"due-soon digests: {self.due_soon}; overdue escalations: to the owner agency {self.escalations[1]}, "
+                f"to its lead {self.escalations[2]}, to the broker {self.escalations[3]}")
+
+
+def send_reminders(on: date | None = None) -> ReminderRun:
+    """What cron runs daily. Idempotent: each digest and each escalation step is recorded, and never
+    sent twice (a run repeated the same day sends nothing more).
+
+    * A digest per agency of its actions falling due within three days.
+    * An overdue action is escalated step by step: the owner agency (and named worker) the day after it
+      was due; its lead contact ``ACTION_ESCALATE_TO_LEAD_DAYS`` later; the partnership's brokers
+      ``ACTION_ESCALATE_TO_BROKER_DAYS`` later.
+    Subjects name a young person by initials only.
+    """
+    on = on or today()
+    config = current_app.config
+    run = ReminderRun()
+    options = (joinedload(Action.referral).joinedload(Referral.young_person),
+               joinedload(Action.referral).joinedload(Referral.partnership), joinedload(Action.owner_agency),
+               joinedload(Action.owner_user))
+    # Consent withdrawn: an agency that can no longer see the referral is not reminded of it.
+    live = (select(ReferralAccess.id).where(ReferralAccess.referral_id == Action.referral_id,
+                                            ReferralAccess.agency_id == Action.owner_agency_id,
+                                            ReferralAccess.revoked_at.is_(None)).exists())
+    due_soon = list(db.session.scalars(
+        select(Action).where(Action.status.in_(OUTSTANDING), Action.due_on.between(on, on + DUE_SOON), live)
+        .options(*options).order_by(Action.owner_agency_id, Action.due_on)))
+    by_agency: dict[int, list[Action]] = {}
+    for action in due_soon:
+        by_agency.setdefault(action.owner_agency_id, []).append(action)
+    for actions in by_agency.values():
+        agency = actions[0].owner_agency
+        if not agency.contact_email:
+            continue
+        subject = _("%(count)d actions for %(agency)s fall due by %(day)s", count=len(actions), agency=agency.name,
+                    day=format_date(on + DUE_SOON, "d MMMM"))
+        lines = [_("These actions of %(agency)s fall due in the next three days:", agency=agency.name), ""]
+        lines += [f"- {label(a)}: {_('due')} {format_date(a.due_on, 'EEEE d MMMM')} – {action_url(a)}" for a in actions]
+        if mail.send(agency.contact_email, subject, "\n".join(lines), kind="action.due_soon", agency_id=agency.id,
+                     dedupe_key=f"action.due_soon:{agency.id}:{on.isoformat()}"):
+            run.due_soon += 1
+
+    overdue = list(db.session.scalars(
+        select(Action).where(Action.status.in_(OUTSTANDING), Action.due_on < on, live)
+        .options(*options, joinedload(Action.referral).joinedload(Referral.partnership)
+                 .selectinload(Partnership.brokers))
+        .order_by(Action.due_on)))
+    taken = {(row.action_id, row.level) for row in db.session.scalars(
+        select(ActionEscalation).where(ActionEscalation.action_id.in_([a.id for a in overdue])))} if overdue else set()
+    steps = ((1, 1), (2, 1 + config["ACTION_ESCALATE_TO_LEAD_DAYS"]), (3, 1 + config["ACTION_ESCALATE_TO_BROKER_DAYS"]))
+    for action in overdue:
+        late = (on - action.due_on).days
+        for level, after in steps:
+            if late < after or (action.id, level) in taken:
+                continue
+            recipients = _escalation_recipients(action, level)
+            db.session.add(ActionEscalation(action_id=action.id, level=level))
+            subject = _("Overdue (%(days)d days): %(agency)s action for %(label)s", days=late,
+                        agency=action.owner_agency.name, label=label(action))
+            text = "\n".join([
+                _("This action of %(agency)s was due on %(due)s and is not done.", agency=action.owner_agency.name,
+                  due=format_date(action.due_on, "EEEE d MMMM yyyy")),
+                {1: _("Please update it, or say what is blocking it."),
+                 2: _("You are its agency's lead: the owner has been reminded and it is still overdue."),
+                 3: _("You broker its partnership: the agency and its lead have been reminded.")}[level],
+                "", _("Sign in to see it: %(url)s", url=action_url(action)),
+            ])
+            for recipient in recipients:
+                mail.send(recipient, subject, text, kind=f"action.overdue.{level}", agency_id=action.owner_agency_id,
+                          dedupe_key=f"action.overdue:{action.id}:{level}:{recipient}")
+            run.escalations[level] += 1
+    audit.record("reminders.run", actor=None, detail={"due_soon": run.due_soon, "escalations": run.escalations})
+    return run
+
+
+def _escalation_recipients(action: Action, level: int) -> list[str]:
+    agency = action.owner_agency
+    if level == 1:
+        found = {agency.contact_email, action.owner_user.email if action.owner_user else None}
+    elif level == 2:
+        found = {agency.lead_contact_email or agency.contact_email}
+    else:
+        found = {broker.email for broker in action.referral.partnership.brokers if broker.active}
+    return sorted(address for address in found if address)
+
+
+# --- The young person's plan --------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    referral: Referral
+    actions: list[Action]
+    milestones: list[Milestone]
+    versions: list[PlanVersion]
+    hidden_pathways: set[Pathway]
+
+
+def plan_for(viewer: User, referral: Referral) -> Plan:
+    """The plan of a referral as the viewer may see it: actions (those on restricted pathways the
+    viewer does not read are left out), milestones, and the versions saved so far."""
+    readable = policy.readable_restricted_pathways(viewer, referral)
+    actions, hidden = [], set()
+    for action in actions_of(viewer, referral):
+        if description_visible(viewer, action, readable):
+            actions.append(action)
+        else:
+            hidden.add(action.pathway)
+    milestones = [m for m in db.session.scalars(
+        select(Milestone).where(Milestone.referral_id == referral.id).order_by(Milestone.target_on, Milestone.id))
+        if m.pathway is None or m.pathway not in RESTRICTED_PATHWAYS or m.pathway in readable]
+    versions = list(db.session.scalars(
+        select(PlanVersion).where(PlanVersion.referral_id == referral.id).options(joinedload(PlanVersion.created_by))
+        .order_by(PlanVersion.number.desc())))
+    return Plan(referral, actions, milestones, versions, hidden)
+
+
+def add_milestone(actor: User, referral: Referral, description: str, target_on: date | None,
+                  pathway: Pathway | None) -> Milestone:
+    """A step of the plan with a target date, agreed with the young person."""
+    if not policy.can_manage_referral(actor, referral):
+        raise Forbidden(_("Only the partnership's broker changes the plan."))
+    problems = _problems()
+    text = problems.text("description", description, 500, required=_("Describe the milestone"))
+    problems.raise_if_any()
+    milestone = Milestone(referral_id=referral.id, pathway=pathway, description=text, target_on=target_on,
+                          created_by_id=actor.id)
+    db.session.add(milestone)
+    db.session.flush()
+    audit.record("plan.milestone", actor=actor, record_type="referral", record_id=referral.id)
+    return milestone
+
+
+def milestone_achieved(actor: User, referral: Referral, milestone_id: int) -> None:
+    if not policy.can_manage_referral(actor, referral):
+        raise Forbidden(_("Only the partnership's broker changes the plan."))
+    milestone = db.session.get(Milestone, milestone_id) if 0 < milestone_id <= MAX_ID else None
+    if milestone is None or milestone.referral_id != referral.id:
+        raise NotFound(_("Milestone not found."))
+    if milestone.achieved_on is None:
+        milestone.achieved_on = today()
+        audit.record("plan.milestone_achieved", actor=actor, record_type="referral", record_id=referral.id)
+
+
+def save_plan_version(actor: User, referral: Referral) -> PlanVersion:
+    """Keep the plan as it stands now as a new version (the plan "in pencil": earlier versions stay)."""
+    if not policy.can_manage_referral(actor, referral):
+        raise Forbidden(_("Only the partnership's broker saves the plan."))
+    plan = plan_for(actor, referral)
+    content = {
+        "actions": [{"pathway": a.pathway.value, "description": a.description, "agency": a.owner_agency.name,
+                     "agency_id": a.owner_agency_id, "due_on": a.due_on.isoformat(), "status": a.status.value} for a in plan.actions
+                    if a.status is not ActionStatus.CANCELLED],
+        "milestones": [{"pathway": m.pathway.value if m.pathway else None, "description": m.description,
+                        "target_on": m.target_on.isoformat() if m.target_on else None,
+                        "achieved_on": m.achieved_on.isoformat() if m.achieved_on else None}
+                       for m in plan.milestones],
+    }
+    number = (db.session.scalar(select(func.max(PlanVersion.number)).where(PlanVersion.referral_id == referral.id))
+              or 0) + 1
+    version = PlanVersion(referral_id=referral.id, number=number, content=content, created_by_id=actor.id)
+    db.session.add(version)
+    db.session.flush()
+    audit.record("plan.version", actor=actor, record_type="referral", record_id=referral.id,
+                 detail={"version": number})
+    return version
+
+
+def record_plan_shared(actor: User, referral: Referral, version_id: int, shared_on: date | None,
+                       how: str | None) -> None:
+    """Record when (and how) a version of the plan was shared with the young person."""
+    if not policy.can_manage_referral(actor, referral):
+        raise Forbidden(_("Only the partnership's broker records this."))
+    version = db.session.get(PlanVersion, version_id) if 0 < version_id <= MAX_ID else None
+    if version is None or version.referral_id != referral.id:
+        raise NotFound(_("Plan version not found."))
+    problems = _problems()
+    shared_on = shared_on or today()
+    if shared_on > today():
+        problems.add("shared_on", _("The date must be today or in the past"))
+    how = problems.text("shared_how", how, 200)
+    problems.raise_if_any()
+    version.shared_on, version.shared_how, version.shared_recorded_by_id = shared_on, how, actor.id
+    audit.record("plan.shared", actor=actor, record_type="referral", record_id=referral.id,
+                 detail={"version": version.number})
+
+
+def plan_pdf(actor: User, referral: Referral, version_number: int | None = None) -> bytes:
+    """"My plan": the plain-language plan for the young person (who will do what for me, by when),
+    as it stands now or as a saved version. Audited."""
+    plan = plan_for(actor, referral)
+    version = None
+    if version_number is not None:
+        version = next((v for v in plan.versions if v.number == version_number), None)
+        if version is None:
+            raise NotFound(_("Plan version not found."))
+    saved: dict[str, list[dict[str, Any]]] = {"actions": [], "milestones": []}
+    if version is not None:
+        # A version keeps the plan as the broker saw it; each reader gets only what they may read now.
+        readable = policy.readable_restricted_pathways(actor, referral)
+
+        def readable_entry(entry: dict[str, Any]) -> bool:
+            pathway = Pathway(entry["pathway"]) if entry.get("pathway") else None
+            return (pathway is None or pathway not in RESTRICTED_PATHWAYS or pathway in readable
+                    or (actor.agency_id is not None and entry.get("agency_id") == actor.agency_id))
+
+        saved = {key: [entry for entry in version.content.get(key, []) if readable_entry(entry)]
+                 for key in saved}
+    pdf = render_pdf("pdf/plan.html", plan=plan, version=version, saved=saved, referral=referral,
+                     generated_at=utcnow(), audience=referral.young_person.given_name)
+    audit.record("plan.export", actor=actor, record_type="referral", record_id=referral.id,
+                 detail={"version": version_number})
+    return pdf
+
+
+def find_actions(actor: User, *, mine: bool, page: int, per_page: int) -> tuple[list[Action], int]:
+    """The API's list: the actions the actor may see (``mine``: assigned to the actor's agency)."""
+    query = policy.visible_actions(actor)
+    if mine:
+        query = query.where(Action.owner_agency_id == (actor.agency_id or -1))
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    rows = list(db.session.scalars(query.options(*_LIST_OPTIONS).order_by(Action.due_on, Action.id)
+                                   .limit(per_page).offset((page - 1) * per_page)))
+    if rows:
+        audit.record("action.list", actor=actor, record_type="referral",
+                     detail={"referral_ids": sorted({a.referral_id for a in rows})})
+    return rows, total

@@ -1,0 +1,796 @@
+"""Referrals: refer, triage, share, stage, needs, consent, close; and finding them.
+
+Every function takes the acting person first, asks ``policy`` before acting, records what it did
+on the referral's timeline and in the audit trail, and only flushes: the request commits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from panel_app import audit, policy
+from panel_app.errors import Conflict, Forbidden, NotFound, RuleBroken
+from panel_app.models import (
+    AccessReason,
+    Agency,
+    ClosureReason,
+    Consent,
+    JourneyStage,
+    LegalStatus,
+    Need,
+    NeedHistory,
+    NeedRating,
+    Partnership,
+    Referral,
+    ReferralAccess,
+    ReferralEvent,
+    ReferralStatus,
+    Role,
+    User,
+    YoungPerson,
+    db,
+    utcnow,
+)
+from panel_app.pathways import Pathway
+from panel_app.services.clock import today
+
+# Lengths, shared by the forms, the API and the checks below.
+NAME_MAX = 80
+SHORT_MAX = 40
+ADDRESS_MAX = 500
+REASON_MAX = 10_000
+NOTE_MAX = 4_000
+
+YOUNGEST_AGE = 10  # the age of criminal responsibility in England and Wales
+OLDEST_AGE = 25  # transitions to adult services run to 25
+RE_REFERRAL_WINDOW = timedelta(days=365)
+RELEASE_SOON = timedelta(weeks=6)
+INTENSIVE_PERIOD = timedelta(weeks=6)
+TRANSITION_WINDOW_DAYS = 183  # six months
+CONSENT_REVIEW_AFTER = timedelta(days=365)
+CONSENT_REVIEW_WARNING = timedelta(days=30)
+
+# The five stages of the Kalix "Bring Out" approach, used by partnerships that name none of their own.
+DEFAULT_STAGES = (
+    _l("Reception and needs assessment"),
+    _l("Starting treatment"),
+    _l("Intensifying treatment"),
+    _l("Strengthening networks"),
+    _l("Community transition"),
+)
+
+
+# --- What comes in ------------------------------------------------------------------------------
+
+
+@dataclass
+class YoungPersonDetails:
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    pronouns: str | None = None
+    preferred_language: str | None = None
+    yot_reference: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+
+
+@dataclass
+class NeedInput:
+    rating: NeedRating
+    note: str | None = None
+
+
+@dataclass
+class ConsentInput:
+    given: bool
+    given_on: date | None = None
+    all_member_agencies: bool = True
+    agency_ids: list[int] = field(default_factory=list)
+    review_on: date | None = None
+    scope_note: str | None = None
+
+
+@dataclass
+class NewReferral:
+    partnership_id: int
+    young_person: YoungPersonDetails
+    reason: str
+    consent: ConsentInput
+    legal_status: LegalStatus = LegalStatus.OTHER
+    sentenced_on: date | None = None
+    expected_release_on: date | None = None
+    order_ends_on: date | None = None
+    after_recall: bool = False
+    needs: dict[Pathway, NeedInput] = field(default_factory=dict)
+    # Brokers refer on behalf of a member agency; agency staff always refer for their own.
+    referring_agency_id: int | None = None
+
+
+# --- Checks shared by every way in --------------------------------------------------------------
+
+
+class _Problems:
+    """Collects field problems so that the person sees them all at once, then raises."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, str] = {}
+
+    def add(self, name: str, message: str) -> None:
+        self.fields.setdefault(name, message)
+
+    def text(self, name: str, value: str | None, limit: int, *, required: str | None = None) -> str | None:
+        value = (value or "").strip() or None
+        if value is None and required:
+            self.add(name, required)
+        elif value is not None and len(value) > limit:
+            self.add(name, _("Must be %(limit)d characters or fewer", limit=limit))
+        return value
+
+    def raise_if_any(self, message: str | None = None) -> None:
+        if self.fields:
+            raise RuleBroken(message or _("Check the highlighted answers."), self.fields)
+
+
+def _age_on(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _check_young_person(problems: _Problems, details: YoungPersonDetails, on: date) -> None:
+    details.given_name = problems.text("young_person.given_name", details.given_name, NAME_MAX,
+                                       required=_("Enter the young person's first name")) or ""
+    details.family_name = problems.text("young_person.family_name", details.family_name, NAME_MAX,
+                                        required=_("Enter the young person's last name")) or ""
+    for name, limit in (("pronouns", SHORT_MAX), ("preferred_language", SHORT_MAX), ("yot_reference", SHORT_MAX),
+                        ("phone", SHORT_MAX), ("email", 254), ("address", ADDRESS_MAX)):
+        setattr(details, name, problems.text(f"young_person.{name}", getattr(details, name), limit))
+    born = details.date_of_birth
+    if born > on:
+        problems.add("young_person.date_of_birth", _("Date of birth must be in the past"))
+    elif not YOUNGEST_AGE <= _age_on(born, on) <= OLDEST_AGE:
+        problems.add("young_person.date_of_birth",
+                     _("Check the date of birth: the young person would be %(age)d. Panels work with young "
+                       "people aged %(youngest)d to %(oldest)d.", age=_age_on(born, on), youngest=YOUNGEST_AGE,
+                       oldest=OLDEST_AGE))
+
+
+def _check_key_dates(problems: _Problems, referral: NewReferral) -> None:
+    if referral.legal_status is LegalStatus.CUSTODY and referral.expected_release_on is None:
+        problems.add("expected_release_on", _("Enter the expected release date for a young person in custody"))
+    if referral.sentenced_on and referral.sentenced_on > today():
+        problems.add("sentenced_on", _("Sentence date must be today or in the past"))
+    for name, value in (("expected_release_on", referral.expected_release_on), ("order_ends_on", referral.order_ends_on)):
+        if value and referral.sentenced_on and value < referral.sentenced_on:
+            problems.add(name, _("Must be after the sentence date"))
+
+
+def _check_needs(problems: _Problems, needs: dict[Pathway, NeedInput]) -> None:
+    for pathway, need in needs.items():
+        need.note = problems.text(f"needs.{pathway.value}.note", need.note, NOTE_MAX)
+
+
+def _check_consent(problems: _Problems, consent: ConsentInput, members: set[int]) -> None:
+    if consent.given:
+        consent.given_on = consent.given_on or today()
+        if consent.given_on > today():
+            problems.add("consent.date", _("The date consent was given must be today or in the past"))
+        if not consent.all_member_agencies:
+            if not consent.agency_ids:
+                problems.add("consent.agency_ids", _("Choose the agencies the young person agreed to share with"))
+            elif not set(consent.agency_ids) <= members:
+                problems.add("consent.agency_ids", _("Choose only agencies on this partnership's panel"))
+        consent.review_on = consent.review_on or consent.given_on + CONSENT_REVIEW_AFTER
+        if consent.review_on <= consent.given_on:
+            problems.add("consent.review_on", _("The review date must be after the date consent was given"))
+    consent.scope_note = problems.text("consent.scope_note", consent.scope_note, NOTE_MAX)
+
+
+def _check_version(referral: Referral, version: int | None) -> None:
+    """The version the person read must still be the current one: otherwise someone else changed it."""
+    if version is not None and version != referral.version:
+        raise Conflict(_("Someone else changed this referral since you opened it. Check the latest details, "
+                         "then try again."))
+
+
+def _event(referral: Referral, actor: User, kind: str, **detail: Any) -> None:
+    db.session.add(ReferralEvent(referral=referral, actor_id=actor.id, kind=kind, detail=detail or None))
+
+
+def _grant(referral: Referral, agency_id: int, reason: AccessReason, actor: User,
+           pathway: Pathway | None = None, source_id: int | None = None) -> ReferralAccess:
+    for existing in referral.grants:
+        if (existing.agency_id, existing.reason, existing.pathway, existing.source_id, existing.revoked_at) == (
+            agency_id, reason, pathway, source_id, None
+        ):
+            return existing
+    grant = ReferralAccess(agency_id=agency_id, reason=reason, pathway=pathway, source_id=source_id,
+                           granted_by_id=actor.id)
+    referral.grants.append(grant)
+    return grant
+
+
+# --- Referring ----------------------------------------------------------------------------------
+
+
+def _partnership_for_referral(actor: User, partnership_id: int) -> Partnership:
+    partnership = db.session.scalar(
+        policy.visible_partnerships(actor).where(Partnership.id == partnership_id)
+        .options(selectinload(Partnership.agencies))
+    )
+    if partnership is None:
+        raise NotFound(_("There is no partnership you can refer to with that id."), {"partnership_id": _("Not found")})
+    if not policy.can_refer_to(actor, partnership):
+        # A strategic lead sees the partnership, but referring is case work.
+        raise Forbidden(_("Only the partnership's brokers and member agencies can refer to it."))
+    return partnership
+
+
+def refer(actor: User, new: NewReferral) -> Referral:
+    """Refer a young person to a partnership.
+
+    A young person the partnership already knows (same names and date of birth) is matched, not
+    duplicated, and the new referral is linked to their previous one (re-referral detection).
+    """
+    partnership = _partnership_for_referral(actor, new.partnership_id)
+    members = {agency.id for agency in partnership.agencies}
+    problems = _Problems()
+    _check_young_person(problems, new.young_person, today())
+    new.reason = problems.text("reason", new.reason, REASON_MAX,
+                               required=_("Enter why the young person is being referred")) or ""
+    _check_key_dates(problems, new)
+    _check_needs(problems, new.needs)
+    _check_consent(problems, new.consent, members)
+
+    if actor.role is Role.AGENCY_STAFF:
+        referring_agency_id = actor.agency_id
+    else:
+        referring_agency_id = new.referring_agency_id
+        if referring_agency_id is None:
+            problems.add("referring_agency_id", _("Choose the agency making the referral"))
+    if referring_agency_id is not None and referring_agency_id not in members:
+        problems.add("referring_agency_id", _("The referring agency must sit on this partnership's panel"))
+    problems.raise_if_any()
+    assert referring_agency_id is not None
+
+    young_person = _match_or_create_young_person(partnership, new.young_person)
+    previous = _latest_referral_of(young_person)
+    referral = Referral(
+        partnership=partnership,
+        young_person=young_person,
+        referring_agency_id=referring_agency_id,
+        referred_by_id=actor.id,
+        referred_on=today(),
+        reason=new.reason,
+        legal_status=new.legal_status,
+        sentenced_on=new.sentenced_on,
+        expected_release_on=new.expected_release_on,
+        order_ends_on=new.order_ends_on,
+        after_recall=new.after_recall,
+        previous_referral=previous,
+        status=ReferralStatus.SUBMITTED,
+    )
+    db.session.add(referral)
+    _grant(referral, referring_agency_id, AccessReason.REFERRED, actor)
+    referral.consents.append(_consent_from(new.consent, actor, members))
+    for pathway in Pathway:
+        need = new.needs.get(pathway) or NeedInput(NeedRating.NONE)
+        _set_need(referral, pathway, need, actor)
+    db.session.flush()
+    _event(referral, actor, "submitted", matched_existing=bool(previous))
+    audit.record("referral.create", actor=actor, record_type="referral", record_id=referral.id)
+    return referral
+
+
+def _match_or_create_young_person(partnership: Partnership, details: YoungPersonDetails) -> YoungPerson:
+    known = db.session.scalar(
+        select(YoungPerson)
+        .where(
+            YoungPerson.partnership_id == partnership.id,
+            YoungPerson.date_of_birth == details.date_of_birth,
+            func.lower(YoungPerson.given_name) == details.given_name.lower(),
+            func.lower(YoungPerson.family_name) == details.family_name.lower(),
+        )
+        .order_by(YoungPerson.id)
+        .limit(1)
+    )
+    if known is None:
+        known = YoungPerson(partnership_id=partnership.id, given_name=details.given_name,
+                            family_name=details.family_name, date_of_birth=details.date_of_birth)
+        db.session.add(known)
+    # Fill what the record lacks; never silently overwrite what another referrer recorded.
+    for name in ("pronouns", "preferred_language", "yot_reference", "phone", "email", "address"):
+        if getattr(known, name) is None and getattr(details, name) is not None:
+            setattr(known, name, getattr(details, name))
+    return known
+
+
+def _latest_referral_of(young_person: YoungPerson) -> Referral | None:
+    if young_person.id is None:
+        return None
+    return db.session.scalar(
+        select(Referral).where(Referral.young_person_id == young_person.id).order_by(Referral.id.desc()).limit(1)
+    )
+
+
+def _consent_from(given: ConsentInput, actor: User, members: set[int]) -> Consent:
+    consent = Consent(
+        given=given.given,
+        given_on=given.given_on if given.given else None,
+        all_member_agencies=given.given and given.all_member_agencies,
+        review_on=given.review_on if given.given else None,
+        scope_note=given.scope_note,
+        recorded_by_id=actor.id,
+    )
+    if given.given and not given.all_member_agencies:
+        consent.agencies = list(db.session.scalars(select(Agency).where(Agency.id.in_(given.agency_ids))))
+    return consent
+
+
+def _set_need(referral: Referral, pathway: Pathway, need: NeedInput, actor: User) -> bool:
+    """Set a pathway's rating and note; append to its history when either changed."""
+    current = next((n for n in referral.needs if n.pathway is pathway), None)
+    if current is not None and current.rating is need.rating and current.note == need.note:
+        return False
+    now = utcnow()
+    if current is None:
+        referral.needs.append(Need(pathway=pathway, position=pathway.number, rating=need.rating, note=need.note,
+                                   rated_at=now, rated_by_id=actor.id))
+    else:
+        current.rating, current.note, current.rated_at, current.rated_by_id = need.rating, need.note, now, actor.id
+    db.session.add(NeedHistory(referral=referral, pathway=pathway, rating=need.rating, note=need.note,
+                               rated_at=now, rated_by_id=actor.id))
+    return True
+
+
+# --- Triage -------------------------------------------------------------------------------------
+
+
+def _require_manager(actor: User, referral: Referral) -> None:
+    if not policy.can_manage_referral(actor, referral):
+        raise Forbidden(_("Only the partnership's broker can do this."))
+
+
+def _require_status(referral: Referral, *allowed: ReferralStatus, message: str) -> None:
+    if referral.status not in allowed:
+        raise RuleBroken(message)
+
+
+def accept(actor: User, referral: Referral, version: int | None = None) -> None:
+    """The broker accepts a submitted referral: it joins the partnership's work."""
+    _require_manager(actor, referral)
+    _check_version(referral, version)
+    _require_status(referral, ReferralStatus.SUBMITTED, message=_("Only a submitted referral can be accepted."))
+    referral.status = ReferralStatus.ACCEPTED
+    referral.information_requested = None
+    _event(referral, actor, "accepted")
+    audit.record("referral.accept", actor=actor, record_type="referral", record_id=referral.id)
+
+
+def decline(actor: User, referral: Referral, reason: str, version: int | None = None) -> None:
+    """The broker declines a submitted referral, saying why (the referrer sees the reason)."""
+    _require_manager(actor, referral)
+    _check_version(referral, version)
+    _require_status(referral, ReferralStatus.SUBMITTED, message=_("Only a submitted referral can be declined."))
+    problems = _Problems()
+    reason_text = problems.text("reason", reason, NOTE_MAX, required=_("Enter why the referral is declined"))
+    problems.raise_if_any()
+    referral.status = ReferralStatus.DECLINED
+    referral.decline_reason = reason_text
+    referral.information_requested = None
+    _event(referral, actor, "declined", reason=reason_text)
+    audit.record("referral.decline", actor=actor, record_type="referral", record_id=referral.id)
+
+
+def request_information(actor: User, referral: Referral, question: str, version: int | None = None) -> None:
+    """The broker asks the referrer for more before deciding."""
+    _require_manager(actor, referral)
+    _check_version(referral, version)
+    _require_status(referral, ReferralStatus.SUBMITTED,
+                    message=_("More information can only be asked for while the referral is being triaged."))
+    problems = _Problems()
+    text = problems.text("question", question, NOTE_MAX, required=_("Enter what you need to know"))
+    problems.raise_if_any()
+    referral.information_requested = text
+    _event(referral, actor, "information_requested", question=text)
+    audit.record("referral.request_information", actor=actor, record_type="referral", record_id=referral.id)
+
+
+def provide_information(actor: User, referral: Referral, answer: str, version: int | None = None) -> None:
+    """The referring agency answers the broker's question."""
+    if not policy.can_provide_information(actor, referral):
+        raise Forbidden(_("Only the referring agency can answer the broker's question."))
+    _check_version(referral, version)
+    if referral.information_requested is None:
+        raise RuleBroken(_("The broker has not asked for more information."))
+    problems = _Problems()
+    text = problems.text("answer", answer, REASON_MAX, required=_("Enter the information the broker asked for"))
+    problems.raise_if_any()
+    referral.information_requested = None
+    _event(referral, actor, "information_provided", answer=text)
+    audit.record("referral.provide_information", actor=actor, record_type="referral", record_id=referral.id)
+
+
+# --- Working the referral -----------------------------------------------------------------------
+
+
+def share(actor: User, referral: Referral, agency_id: int, pathways: list[Pathway] | None = None,
+          version: int | None = None) -> list[ReferralAccess]:
+    """The broker shares the referral with a member agency, under the young person's consent.
+
+    The agency works on ``pathways`` (by default its type's usual ones); a pathway grant is what lets
+    a health or substance-misuse agency read that pathway's notes.
+    """
+    _require_manager(actor, referral)
+    _check_version(referral, version)
+    _require_status(referral, ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE,
+                    message=_("Accept the referral before sharing it."))
+    agency = next((a for a in referral.partnership.agencies if a.id == agency_id), None)
+    if agency is None:
+        raise RuleBroken(_("Choose an agency on this partnership's panel."), {"agency_id": _("Not a member agency")})
+    consent = referral.consent
+    if consent is None or not consent.covers(agency.id):
+        raise RuleBroken(
+            _("The young person has not agreed to share their information with %(agency)s. Record their consent "
+              "first.", agency=agency.name),
+            {"agency_id": _("Not covered by the young person's consent")},
+        )
+    chosen = pathways or list(agency.agency_type.usual_pathways) or [None]
+    grants = [_grant(referral, agency.id, AccessReason.SHARED, actor, pathway) for pathway in chosen]
+    _event(referral, actor, "shared", agency=agency.name,
+           pathways=[p.value for p in chosen if p is not None])
+    audit.record("referral.share", actor=actor, record_type="referral", record_id=referral.id,
+                 detail={"agency_id": agency.id, "pathways": [p.value for p in chosen if p is not None]})
+    return grants
+
+
+def stages_of(partnership_id: int) -> list[str]:
+    """The names of a partnership's journey stages, in order (its own, or the Kalix five)."""
+    names = list(db.session.scalars(
+        select(JourneyStage.name).where(JourneyStage.partnership_id == partnership_id).order_by(JourneyStage.position)
+    ))
+    return names or [str(name) for name in DEFAULT_STAGES]
+
+
+def set_stages(partnership: Partnership, names: list[str]) -> list[str]:
+    """Give a partnership its own journey stages (none: back to the Kalix five).
+
+    Refused when a referral of the partnership stands at a stage the new list would not have.
+    """
+    names = [name.strip() for name in names if name.strip()]
+    if any(len(name) > 120 for name in names):
+        raise RuleBroken(_("A stage's name must be 120 characters or fewer."))
+    if len(set(names)) != len(names):
+        raise RuleBroken(_("Two stages cannot have the same name."))
+    count = len(names) or len(DEFAULT_STAGES)
+    beyond = db.session.scalar(
+        select(func.count(Referral.id)).where(Referral.partnership_id == partnership.id, Referral.stage > count)
+    )
+    if beyond:
+        raise RuleBroken(_("%(count)d referrals stand at a later stage than the new list has. Move them first.",
+                           count=beyond))
+    for stage in db.session.scalars(select(JourneyStage).where(JourneyStage.partnership_id == partnership.id)):
+        db.session.delete(stage)
+    db.session.flush()
+    for position, name in enumerate(names, start=1):
+        db.session.add(JourneyStage(partnership_id=partnership.id, position=position, name=name))
+    db.session.flush()
+    return stages_of(partnership.id)
+
+
+def change_stage(actor: User, referral: Referral, stage: int, version: int | None = None) -> None:
+    """Move the young person to another stage of the journey; an accepted referral becomes active."""
+    _require_manager(actor, referral)
+    _check_version(referral, version)
+    _require_status(referral, ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE,
+                    message=_("Only an accepted or active referral has a stage."))
+    names = stages_of(referral.partnership_id)
+    if not 1 <= stage <= len(names):
+        raise RuleBroken(_("Choose one of the partnership's stages."), {"stage": _("Choose a stage")})
+    before = referral.stage
+    referral.stage = stage
+    referral.status = ReferralStatus.ACTIVE
+    _event(referral, actor, "stage_changed", before=before, after=stage)
+    audit.record("referral.stage", actor=actor, record_type="referral", record_id=referral.id,
+                 detail={"before": before, "after": stage})
+
+
+def rate_needs(actor: User, referral: Referral, needs: dict[Pathway, NeedInput], version: int | None = None) -> list[Pathway]:
+    """Re-rate needs per pathway; each change is kept in the pathway's history."""
+    _require_manager(actor, referral)
+    _check_version(referral, version)
+    if not referral.is_open:
+        raise RuleBroken(_("This referral is closed: its needs can no longer be re-rated."))
+    problems = _Problems()
+    _check_needs(problems, needs)
+    problems.raise_if_any()
+    changed = [pathway for pathway, need in needs.items() if _set_need(referral, pathway, need, actor)]
+    if changed:
+        # Restricted notes stay out of the timeline: it only says which pathways were re-rated.
+        _event(referral, actor, "needs_rated", pathways=[p.value for p in changed])
+        referral.updated_at = utcnow()
+        audit.record("referral.needs", actor=actor, record_type="referral", record_id=referral.id,
+                     detail={"pathways": [p.value for p in changed]})
+    return changed
+
+
+def close(actor: User, referral: Referral, reason: ClosureReason, note: str | None,
+          version: int | None = None) -> None:
+    """Close the referral with how it ended (completed, disengaged, transferred, ...)."""
+    _require_manager(actor, referral)
+    _check_version(referral, version)
+    _require_status(referral, ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE,
+                    message=_("Only an accepted or active referral can be closed. Decline a submitted one instead."))
+    problems = _Problems()
+    note = problems.text("note", note, NOTE_MAX,
+                         required=_("Say what happened") if reason is ClosureReason.OTHER else None)
+    problems.raise_if_any()
+    referral.status = ReferralStatus.CLOSED
+    referral.closure_reason = reason
+    referral.closure_note = note
+    referral.closed_on = today()
+    _event(referral, actor, "closed", reason=reason.value)
+    audit.record("referral.close", actor=actor, record_type="referral", record_id=referral.id,
+                 detail={"reason": reason.value})
+
+
+def record_consent(actor: User, referral: Referral, given: ConsentInput, version: int | None = None) -> Consent:
+    """Record the young person's consent afresh (renewed at review, widened, narrowed or refused)."""
+    _require_manager(actor, referral)
+    _check_version(referral, version)
+    members = {agency.id for agency in referral.partnership.agencies}
+    problems = _Problems()
+    _check_consent(problems, given, members)
+    problems.raise_if_any()
+    consent = _consent_from(given, actor, members)
+    referral.consents.append(consent)
+    db.session.flush()
+    revoked = _revoke_uncovered_grants(referral, consent)
+    _event(referral, actor, "consent_recorded", given=given.given, revoked=revoked)
+    audit.record("referral.consent", actor=actor, record_type="referral", record_id=referral.id,
+                 detail={"given": given.given, "revoked_agencies": revoked})
+    referral.updated_at = utcnow()
+    return consent
+
+
+def withdraw_consent(actor: User, referral: Referral, withdrawn_on: date | None, note: str | None,
+                     version: int | None = None) -> None:
+    """The young person withdraws consent: the circle narrows back to the referrer and the broker."""
+    if not policy.can_withdraw_consent(actor, referral):
+        raise Forbidden(_("Only the broker or the referring agency can record a withdrawal of consent."))
+    _check_version(referral, version)
+    consent = referral.consent
+    if consent is None or not consent.in_force:
+        raise RuleBroken(_("There is no consent in force to withdraw."))
+    problems = _Problems()
+    withdrawn_on = withdrawn_on or today()
+    if withdrawn_on > today():
+        problems.add("withdrawn_on", _("The date must be today or in the past"))
+    elif consent.given_on and withdrawn_on < consent.given_on:
+        problems.add("withdrawn_on", _("The date must be on or after the date consent was given"))
+    note = problems.text("note", note, NOTE_MAX)
+    problems.raise_if_any()
+    consent.withdrawn_on = withdrawn_on
+    consent.withdrawal_note = note
+    consent.withdrawal_recorded_by_id = actor.id
+    revoked = _revoke_uncovered_grants(referral, consent)
+    _event(referral, actor, "consent_withdrawn", revoked=revoked)
+    audit.record("referral.consent_withdrawn", actor=actor, record_type="referral", record_id=referral.id,
+                 detail={"revoked_agencies": revoked})
+    referral.updated_at = utcnow()
+
+
+def _revoke_uncovered_grants(referral: Referral, consent: Consent) -> list[str]:
+    """Revoke every grant the consent no longer covers (the referrer's own always stays)."""
+    now = utcnow()
+    revoked: set[str] = set()
+    for grant in referral.grants:
+        if grant.revoked_at is None and grant.reason is not AccessReason.REFERRED and not consent.covers(grant.agency_id):
+            grant.revoked_at = now
+            revoked.add(grant.agency.name)
+    return sorted(revoked)
+
+
+# --- Finding referrals --------------------------------------------------------------------------
+
+
+_RECORD_OPTIONS = (
+    joinedload(Referral.young_person),
+    joinedload(Referral.partnership).selectinload(Partnership.agencies),
+    joinedload(Referral.referring_agency),
+    joinedload(Referral.previous_referral),
+    selectinload(Referral.needs),
+    selectinload(Referral.consents).selectinload(Consent.agencies),
+    selectinload(Referral.grants).joinedload(ReferralAccess.agency),
+)
+
+
+def get_referral(actor: User, referral_id: int, *, purpose: str = "view") -> Referral:
+    """One referral the actor may see, with what its page needs loaded; 404 otherwise. Audited."""
+    referral = db.session.scalar(
+        policy.visible_referrals(actor).where(Referral.id == referral_id).options(*_RECORD_OPTIONS)
+    )
+    if referral is None:
+        raise NotFound(_("Referral not found."))
+    audit.record(f"referral.{purpose}", actor=actor, record_type="referral", record_id=referral.id)
+    return referral
+
+
+def load_referrals(viewer: User, referral_ids: list[int]) -> list[Referral]:
+    """Several referrals the viewer may see, loaded for their records in a fixed number of queries.
+    Not audited here: the caller records one row naming them all (a pack, a meeting page)."""
+    if not referral_ids:
+        return []
+    return list(db.session.scalars(
+        policy.visible_referrals(viewer).where(Referral.id.in_(referral_ids)).options(*_RECORD_OPTIONS)
+    ).unique())
+
+
+@dataclass
+class ReferralFilters:
+    partnership_id: int | None = None
+    status: ReferralStatus | None = None
+    stage: int | None = None
+    pathway: Pathway | None = None
+    rating: NeedRating | None = None
+    release_within_weeks: int | None = None
+    search: str | None = None
+
+
+def _filtered(actor: User, filters: ReferralFilters) -> Select[tuple[Referral]]:
+    query = policy.visible_referrals(actor).join(YoungPerson, Referral.young_person_id == YoungPerson.id)
+    if filters.partnership_id is not None:
+        query = query.where(Referral.partnership_id == filters.partnership_id)
+    if filters.status is not None:
+        query = query.where(Referral.status == filters.status)
+    if filters.stage is not None:
+        query = query.where(Referral.stage == filters.stage)
+    if filters.pathway is not None or filters.rating is not None:
+        need = select(Need.referral_id)
+        if filters.pathway is not None:
+            need = need.where(Need.pathway == filters.pathway)
+        need = need.where(Need.rating == filters.rating) if filters.rating is not None else need.where(
+            Need.rating.in_([NeedRating.RED, NeedRating.AMBER]))
+        query = query.where(Referral.id.in_(need))
+    if filters.release_within_weeks is not None:
+        start = today()
+        query = query.where(Referral.expected_release_on.between(start, start + timedelta(weeks=filters.release_within_weeks)))
+    if filters.search:
+        words = filters.search.strip().lower().split()[:5]
+        for word in words:
+            pattern = f"%{_escape_like(word)}%"
+            query = query.where(or_(
+                func.lower(YoungPerson.given_name).like(pattern, escape="\\"),
+                func.lower(YoungPerson.family_name).like(pattern, escape="\\"),
+                func.lower(YoungPerson.yot_reference).like(pattern, escape="\\"),
+            ))
+    return query
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def find_referrals(actor: User, filters: ReferralFilters, *, page: int = 1, per_page: int = 25,
+                   purpose: str = "list") -> tuple[list[Referral], int]:
+    """A page of the referrals the actor may see, matching the filters, and how many match in all.
+
+    Three queries whatever the number of referrals: the count, the page, and the page's needs and
+    consents. One audit row names the referrals shown.
+    """
+    query = _filtered(actor, filters)
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    rows = list(db.session.scalars(
+        query.options(
+            joinedload(Referral.young_person),
+            joinedload(Referral.partnership),
+            joinedload(Referral.referring_agency),
+            joinedload(Referral.previous_referral),
+            selectinload(Referral.needs),
+            selectinload(Referral.consents),
+        )
+        # Open referrals first, the soonest release first; then the rest, newest first.
+        .order_by(
+            case((Referral.status.in_([ReferralStatus.DECLINED, ReferralStatus.CLOSED]), 1), else_=0),
+            Referral.expected_release_on.is_(None),
+            Referral.expected_release_on,
+            Referral.id.desc(),
+        )
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).unique())
+    if rows:
+        audit.record(f"referral.{purpose}", actor=actor, record_type="referral",
+                     detail={"referral_ids": [r.id for r in rows]})
+    return rows, total
+
+
+@dataclass(frozen=True)
+class Caseload:
+    """The figures a case worker's home page starts from (counted in SQL, within their scope)."""
+
+    open_referrals: int
+    to_triage: int
+    releases_soon: int
+    awaiting_information: int
+    # Set by the home page from the actions service: overdue actions, and (agency staff) those due
+    # within a week or (brokers) those blocked.
+    actions_overdue: int = 0
+    actions_other: int = 0
+
+
+def caseload(actor: User) -> Caseload:
+    scope = policy.visible_referrals(actor).with_only_columns(Referral.id).subquery()
+    soon = today() + RELEASE_SOON
+    open_statuses = [ReferralStatus.SUBMITTED, ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE]
+    row = db.session.execute(
+        select(
+            func.count(case((Referral.status.in_(open_statuses), 1))),
+            func.count(case((Referral.status == ReferralStatus.SUBMITTED, 1))),
+            func.count(case((Referral.status.in_(open_statuses) & Referral.expected_release_on.between(today(), soon), 1))),
+            func.count(case(((Referral.status == ReferralStatus.SUBMITTED) & Referral.information_requested.is_not(None), 1))),
+        ).where(Referral.id.in_(select(scope.c.id)))
+    ).one()
+    return Caseload(*row)
+
+
+def triage_queue(actor: User) -> list[Referral]:
+    """Submitted referrals of the broker's partnerships, oldest first (at most 100)."""
+    rows, _total = find_referrals(actor, ReferralFilters(status=ReferralStatus.SUBMITTED), per_page=100,
+                                  purpose="triage")
+    return sorted(rows, key=lambda r: (r.referred_on, r.id))
+
+
+def open_duplicates(referral: Referral) -> list[Referral]:
+    """Other open referrals of the same young person in the same partnership (for the broker's triage)."""
+    return list(db.session.scalars(
+        select(Referral).where(
+            Referral.young_person_id == referral.young_person_id,
+            Referral.id != referral.id,
+            Referral.status.in_([ReferralStatus.SUBMITTED, ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE]),
+        )
+    ))
+
+
+def timelines(referral_ids: list[int]) -> dict[int, list[ReferralEvent]]:
+    """Each referral's timeline, newest first (one query for them all)."""
+    found: dict[int, list[ReferralEvent]] = {referral_id: [] for referral_id in referral_ids}
+    if referral_ids:
+        for event in db.session.scalars(
+            select(ReferralEvent).where(ReferralEvent.referral_id.in_(referral_ids))
+            .options(joinedload(ReferralEvent.actor))
+            .order_by(ReferralEvent.occurred_at.desc(), ReferralEvent.id.desc())
+        ):
+            found[event.referral_id].append(event)
+    return found
+
+
+def need_history(referral: Referral) -> dict[Pathway, list[NeedHistory]]:
+    """One referral's ratings per pathway, oldest first."""
+    return need_histories([referral.id])[referral.id]
+
+
+def need_histories(referral_ids: list[int]) -> dict[int, dict[Pathway, list[NeedHistory]]]:
+    """Each referral's ratings per pathway, oldest first (one query for them all)."""
+    found = {referral_id: {pathway: [] for pathway in Pathway} for referral_id in referral_ids}
+    if referral_ids:
+        for row in db.session.scalars(
+            select(NeedHistory).where(NeedHistory.referral_id.in_(referral_ids))
+            .options(joinedload(NeedHistory.rated_by)).order_by(NeedHistory.rated_at, NeedHistory.id)
+        ):
+            found[row.referral_id][row.pathway].append(row)
+    return found
+
+
+def partnerships_to_refer_to(actor: User) -> list[Partnership]:
+    """Where the actor may refer: with member agencies loaded, for the form."""
+    return [p for p in db.session.scalars(
+        policy.visible_partnerships(actor).options(selectinload(Partnership.agencies))
+    ) if policy.can_refer_to(actor, p)]

@@ -1,0 +1,1 @@
+"""The HTML door: pages for people, built with GOV.UK Frontend patterns."""

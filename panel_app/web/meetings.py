@@ -1,0 +1,580 @@
+"""Panel meeting pages: the list, scheduling, the meeting page, the agenda builder, update requests,
+meeting mode, minutes, and the documents (pack, minutes, calendar file).
+
+Each view loads the meeting through the service (only meetings of the person's partnerships), asks
+policy whether the person may use the page, and lets the service act.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, time
+from typing import Any
+
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from flask_babel import ngettext
+
+from panel_app import policy
+from panel_app.doors import all_or_nothing, current_actor
+from panel_app.errors import BadRequest, Conflict, Forbidden, PanelError
+from panel_app.models import AgendaKind, AttendanceStatus, PanelMeeting, Role, User
+from panel_app.pathways import Pathway
+from panel_app.services import actions as action_service
+from panel_app.services import meetings as service
+from panel_app.services import referrals as referral_service
+from panel_app.services.clock import local_timezone
+from panel_app.web import actions as action_pages
+from panel_app.web import forms
+from panel_app.web.pagination import pagination
+
+meetings = Blueprint("meetings", __name__, url_prefix="/meetings")
+
+PER_PAGE = 20
+
+
+def _actor() -> User:
+    actor = current_actor()
+    assert actor is not None  # the route rules admit signed-in case workers only
+    return actor
+
+
+def _require(allowed: bool) -> None:
+    if not allowed:
+        raise Forbidden(_("Only the partnership's broker can do this."))
+
+
+def _back(meeting: PanelMeeting, anchor: str | None = None) -> ResponseReturnValue:
+    return redirect(url_for(".show", meeting_id=meeting.id) + (f"#{anchor}" if anchor else ""))
+
+
+# --- Lists and scheduling -----------------------------------------------------------------------
+
+
+@meetings.route("/")
+def index() -> ResponseReturnValue:
+    actor = _actor()
+    page = request.args.get("page", "1")
+    if not page.isdigit() or int(page) < 1:
+        raise BadRequest(_("The page number must be 1 or more."))
+    upcoming, _total = service.find_meetings(actor, upcoming=True, per_page=50)
+    past, past_total = service.find_meetings(actor, upcoming=False, page=int(page), per_page=PER_PAGE)
+    return render_template("meetings/index.html", upcoming=upcoming, past=past,
+                           pages=pagination(past_total, int(page), PER_PAGE),
+                           can_schedule=actor.role is Role.BROKER)
+
+
+def _local_moment(day: Any, clock: str) -> datetime:
+    hours, minutes = (int(part) for part in clock.replace(".", ":").split(":"))
+    return datetime.combine(day, time(hours, minutes), tzinfo=local_timezone())
+
+
+def _details(form: forms.MeetingForm) -> service.MeetingDetails:
+    return service.MeetingDetails(
+        starts_at=_local_moment(form.day.data, form.starts.data),
+        ends_at=_local_moment(form.day.data, form.ends.data),
+        location=form.location.data,
+        online_link=form.online_link.data,
+        invited_agency_ids=list(form.invited.data or []),
+    )
+
+
+_MEETING_FIELDS = {"starts_at": "starts", "ends_at": "ends", "invited_agency_ids": "invited",
+                   "recurrence": "repeat", "partnership_id": "partnership_id"}
+
+
+@meetings.route("/new", methods=["GET", "POST"])
+def new() -> ResponseReturnValue:
+    actor = _actor()
+    partnerships = service.partnerships_to_schedule(actor)
+    if not partnerships:
+        raise Forbidden(_("You do not broker a partnership."))
+    form = forms.MeetingForm()
+    form.partnership_id.choices = [(p.id, p.name) for p in partnerships]
+    agencies = sorted({a.id: a for p in partnerships for a in p.agencies}.values(), key=lambda a: a.name)
+    form.invited.choices = [(a.id, a.name) for a in agencies]
+    if request.method == "GET":
+        form.invited.data = [a.id for a in agencies]
+    del form.version
+    status = 200
+    if form.validate_on_submit():
+        details = _details(form)
+        chosen = next(p for p in partnerships if p.id == form.partnership_id.data)
+        # Agencies ticked that are not on this partnership's panel are simply not invited to it.
+        details.invited_agency_ids = [i for i in details.invited_agency_ids or [] if i in {a.id for a in chosen.agencies}]
+        try:
+            with all_or_nothing():
+                rule = service.series_rule(form.repeat.data, details.starts_at, form.occurrences.data or 0)
+                if rule is None:
+                    created = [service.schedule(actor, chosen.id, details)]
+                else:
+                    created = service.schedule_series(actor, chosen.id, details, rule)
+        except PanelError as error:
+            forms.apply_problems(form, error, _MEETING_FIELDS)
+            status = error.status
+        else:
+            flash(_("Meeting scheduled. The invited agencies have been sent calendar invitations.") if len(created) == 1
+                  else _("%(count)d meetings scheduled. The invited agencies have been sent calendar invitations.",
+                         count=len(created)), "success")
+            return _back(created[0])
+    elif request.method == "POST":
+        status = 400
+    # Which partnerships each agency sits on, so the page can offer only the chosen panel's agencies.
+    sits_on = [" ".join(str(p.id) for p in partnerships if agency in p.agencies) for agency in agencies]
+    return render_template("meetings/new.html", form=form, heading=_("Schedule a panel meeting"),
+                           sits_on=sits_on), status
+
+
+# --- One meeting --------------------------------------------------------------------------------
+
+
+@meetings.route("/<int:meeting_id>")
+def show(meeting_id: int) -> ResponseReturnValue:
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    rows = service.agenda(actor, meeting)
+    service.audit_view(actor, meeting, rows)
+    return render_template(
+        "meetings/show.html", meeting=meeting, rows=rows, manage=policy.can_manage_meeting(actor, meeting),
+        my_requests=service.requests_for(actor, meeting), confirm=forms.ConfirmForm(version=meeting.version),
+        attendance={row.agency_id: row for row in meeting.attendance},
+    )
+
+
+def _meeting_form_page(meeting_id: int, form_class: type, *, act: Callable[[User, PanelMeeting, Any], object],
+                       done: str, heading: str, template: str = "meetings/form.html",
+                       setup: Callable[[Any, PanelMeeting], None] | None = None,
+                       names: dict[str, str] | None = None, manager_only: bool = True) -> ResponseReturnValue:
+    """A form page that changes one meeting: load (404 outside scope), authorise (403), act."""
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    if manager_only:
+        _require(policy.can_manage_meeting(actor, meeting))
+    form = form_class()
+    if setup is not None:
+        setup(form, meeting)
+    if request.method == "GET" and "version" in form:
+        form.version.data = meeting.version
+    status = 200
+    if form.validate_on_submit():
+        try:
+            with all_or_nothing():
+                act(actor, meeting, form)
+        except PanelError as error:
+            forms.apply_problems(form, error, names)
+            status = error.status
+            if isinstance(error, Conflict) and "version" in form:
+                form.version.data = service.get_meeting(actor, meeting_id).version
+        else:
+            flash(done, "success")
+            return _back(meeting)
+    elif request.method == "POST":
+        status = 400
+    return render_template(template, form=form, meeting=meeting, heading=heading), status
+
+
+def _current_details(form: forms.MeetingForm, meeting: PanelMeeting) -> None:
+    form.invited.choices = [(a.id, a.name) for a in meeting.partnership.agencies]
+    del form.partnership_id
+    del form.repeat
+    del form.occurrences
+    form.submit.label.text = _("Save changes")
+    if request.method == "GET":
+        zone = local_timezone()
+        form.day.data = meeting.starts_at.astimezone(zone).date()
+        form.starts.data = meeting.starts_at.astimezone(zone).strftime("%H:%M")
+        form.ends.data = meeting.ends_at.astimezone(zone).strftime("%H:%M")
+        form.location.data = meeting.location
+        form.online_link.data = meeting.online_link
+        form.invited.data = [a.id for a in meeting.invited_agencies]
+
+
+@meetings.route("/<int:meeting_id>/edit", methods=["GET", "POST"])
+def edit(meeting_id: int) -> ResponseReturnValue:
+    return _meeting_form_page(
+        meeting_id, forms.MeetingForm, setup=_current_details,
+        act=lambda actor, meeting, form: service.reschedule(actor, meeting, _details(form),
+                                                            forms._version(form)),
+        done=_("Meeting changed. The invited agencies have been sent a calendar update."),
+        heading=_("Change the meeting"), template="meetings/new.html", names=_MEETING_FIELDS)
+
+
+@meetings.route("/<int:meeting_id>/cancel", methods=["GET", "POST"])
+def cancel(meeting_id: int) -> ResponseReturnValue:
+    return _meeting_form_page(
+        meeting_id, forms.CancelMeetingForm,
+        act=lambda actor, meeting, form: service.cancel(actor, meeting, form.reason.data, form.version_read()),
+        done=_("Meeting cancelled. The invited agencies' calendars will remove it."), heading=_("Cancel this meeting"))
+
+
+# --- The agenda ---------------------------------------------------------------------------------
+
+
+def _agenda_page(actor: User, meeting: PanelMeeting, form: forms.AgendaAddForm | None = None,
+                 status: int = 200) -> ResponseReturnValue:
+    rows = service.agenda(actor, meeting)
+    service.audit_view(actor, meeting, rows, purpose="agenda")
+    if form is None:
+        form = forms.AgendaAddForm()
+        form.referral_id.choices = _referral_choices(actor, meeting)
+    total = sum(row.item.minutes_allotted or 0 for row in rows)
+    # ``form`` too when it has problems: the layout then shows the error summary and "Error:" in the title.
+    extra = {"form": form} if form.errors else {}
+    return render_template("meetings/agenda.html", meeting=meeting, rows=rows, add_form=form, total=total,
+                           proposals=service.proposals(actor, meeting), item_form=forms.AgendaItemForm(),
+                           **extra), status
+
+
+def _referral_choices(actor: User, meeting: PanelMeeting) -> list[tuple[int, str]]:
+    return [(r.id, r.young_person.full_name) for r in service.referrals_to_add(actor, meeting)]
+
+
+@meetings.route("/<int:meeting_id>/agenda")
+def agenda(meeting_id: int) -> ResponseReturnValue:
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    _require(policy.can_manage_meeting(actor, meeting))
+    return _agenda_page(actor, meeting)
+
+
+@meetings.route("/<int:meeting_id>/agenda", methods=["POST"])
+def agenda_add(meeting_id: int) -> ResponseReturnValue:
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    _require(policy.can_manage_meeting(actor, meeting))
+    form = forms.AgendaAddForm()
+    form.referral_id.choices = _referral_choices(actor, meeting)
+    if not form.validate_on_submit():
+        return _agenda_page(actor, meeting, form, 400)
+    try:
+        with all_or_nothing():
+            service.add_to_agenda(actor, meeting, form.referral_id.data, AgendaKind(form.kind.data),
+                                  form.minutes_allotted.data)
+    except PanelError as error:
+        forms.apply_problems(form, error)
+        return _agenda_page(actor, meeting, form, error.status)
+    flash(_("Added to the agenda."), "success")
+    return redirect(url_for(".agenda", meeting_id=meeting.id))
+
+
+@meetings.route("/<int:meeting_id>/agenda/<int:item_id>", methods=["POST"])
+def agenda_item(meeting_id: int, item_id: int) -> ResponseReturnValue:
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    _require(policy.can_manage_meeting(actor, meeting))
+    item = service.item_of(meeting, item_id)
+    form = forms.AgendaItemForm()
+    if not form.validate_on_submit():
+        raise BadRequest(_("Reload the agenda and try again."))
+    action = form.action.data
+    if action == "remove":
+        service.change_agenda_item(actor, item, remove=True)
+    elif action == "minutes":
+        if form.minutes_allotted.data is None:
+            raise BadRequest(_("Enter a number of minutes from 1 to 240."), {"minutes_allotted": _("Enter minutes")})
+        service.change_agenda_item(actor, item, minutes_allotted=form.minutes_allotted.data)
+    else:
+        service.change_agenda_item(actor, item, move=action)
+    return redirect(url_for(".agenda", meeting_id=meeting.id) + (f"#item-{item.id}" if action != "remove" else ""))
+
+
+@meetings.route("/<int:meeting_id>/request-updates", methods=["GET", "POST"])
+def request_updates(meeting_id: int) -> ResponseReturnValue:
+    return _meeting_form_page(
+        meeting_id, forms.RequestUpdatesForm,
+        act=lambda actor, meeting, form: service.request_updates(actor, meeting, form.due_on.data),
+        done=_("Each involved agency has been asked for its update."),
+        heading=_("Ask the involved agencies for updates"), template="meetings/request_updates.html")
+
+
+@meetings.route("/<int:meeting_id>/items/<int:item_id>/update", methods=["GET", "POST"])
+def send_update(meeting_id: int, item_id: int) -> ResponseReturnValue:
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    update = service.update_request_of(actor, meeting, item_id)
+    # The agency was asked because it is involved; the case is one it may see.
+    referral = referral_service.get_referral(actor, update.item.referral_id)
+    form = forms.UpdateForm()
+    if request.method == "GET":
+        form.update.data = update.response
+    status = 200
+    if form.validate_on_submit():
+        try:
+            with all_or_nothing():
+                service.send_update(actor, update, form.update.data)
+        except PanelError as error:
+            forms.apply_problems(form, error)
+            status = error.status
+        else:
+            flash(_("Update sent. The panel will see it as information sent."), "success")
+            return _back(meeting, f"item-{item_id}")
+    elif request.method == "POST":
+        status = 400
+    return render_template("meetings/update.html", form=form, meeting=meeting, referral=referral,
+                           update=update, heading=_("Send your update")), status
+
+
+@meetings.route("/<int:meeting_id>/items/<int:item_id>/views", methods=["GET", "POST"])
+def young_person_views(meeting_id: int, item_id: int) -> ResponseReturnValue:
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    _require(policy.can_manage_meeting(actor, meeting))
+    item = service.item_of(meeting, item_id)
+    referral = referral_service.get_referral(actor, item.referral_id)
+    form = forms.ViewsForm()
+    if request.method == "GET":
+        form.young_person_views.data = item.young_person_views
+        form.version.data = item.version
+    status = 200
+    if form.validate_on_submit():
+        try:
+            with all_or_nothing():
+                service.record_views(actor, item, form.young_person_views.data, forms._version(form))
+        except PanelError as error:
+            forms.apply_problems(form, error)
+            status = error.status
+        else:
+            flash(_("The young person's views are attached to their agenda item."), "success")
+            return _back(meeting, f"item-{item.id}")
+    elif request.method == "POST":
+        status = 400
+    return render_template("meetings/views.html", form=form, meeting=meeting, referral=referral,
+                           heading=_("The young person's views")), status
+
+
+# --- Meeting mode -------------------------------------------------------------------------------
+
+
+@meetings.route("/<int:meeting_id>/run")
+def run(meeting_id: int) -> ResponseReturnValue:
+    """Meeting mode: one page, case by case, on a laptop on a projector."""
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    _require(policy.can_manage_meeting(actor, meeting))
+    rows = service.agenda(actor, meeting, with_records=True)
+    service.audit_view(actor, meeting, rows, purpose="run")
+    attendance = forms.attendance_form(list(meeting.invited_agencies), {a.agency_id: a for a in meeting.attendance})
+    notes_forms = {row.item.id: forms.NotesForm(prefix=f"item{row.item.id}", notes=row.item.notes,
+                                                decisions=row.item.decisions, version=row.item.version)
+                   for row in rows}
+    needs_forms = {}
+    for row in rows:
+        needs_form = forms.NeedsForm(prefix=f"needs{row.item.id}", version=row.item.referral.version)
+        for need in row.item.referral.needs:
+            sub = needs_form.needs()[need.pathway]
+            sub.rating.data, sub.note.data = need.rating.value, need.note
+        needs_forms[row.item.id] = needs_form
+    owed: dict[int, list[Any]] = {}
+    for action in action_service.actions_for_meeting(actor, meeting):
+        owed.setdefault(action.referral_id, []).append(action)
+    action_forms = {row.item.id: action_pages.action_form_for(row.record.referral) for row in rows if row.record}
+    return render_template("meetings/run.html", meeting=meeting, rows=rows, attendance_form=attendance,
+                           owed=owed, action_forms=action_forms,
+                           notes_forms=notes_forms, needs_forms=needs_forms, confirm=forms.ConfirmForm(
+                               version=meeting.version), pathways=list(Pathway))
+
+
+@meetings.route("/<int:meeting_id>/attendance", methods=["POST"])
+def attendance(meeting_id: int) -> ResponseReturnValue:
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    _require(policy.can_manage_meeting(actor, meeting))
+    agencies = list(meeting.invited_agencies)
+    form = forms.attendance_form(agencies, {})
+    if not form.validate_on_submit():
+        raise BadRequest(_("Choose an attendance for each agency from the list."))
+    entries = {
+        agency.id: (AttendanceStatus(form[f"status_{agency.id}"].data) if form[f"status_{agency.id}"].data else None,
+                    form[f"attendees_{agency.id}"].data)
+        for agency in agencies
+    }
+    service.record_attendance(actor, meeting, entries)
+    flash(_("Attendance saved."), "success")
+    return redirect(url_for(".run", meeting_id=meeting.id) + "#attendance")
+
+
+@meetings.route("/<int:meeting_id>/items/<int:item_id>/notes", methods=["POST"])
+def save_notes(meeting_id: int, item_id: int) -> ResponseReturnValue:
+    """Save a case's notes: as the person types (JavaScript sends it and reads JSON back), or with the
+    Save button (a plain form post that comes back to meeting mode)."""
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    _require(policy.can_manage_meeting(actor, meeting))
+    item = service.item_of(meeting, item_id)
+    form = forms.NotesForm(prefix=f"item{item.id}")
+    # Meeting mode's script asks for JSON, and gets every answer, refusals included, as JSON.
+    wants_json = request.accept_mimetypes.best == "application/json"
+    if not form.validate_on_submit():
+        fields = {name: str(errors[0]) for name, errors in form.errors.items() if name}
+        message = next(iter(fields.values()), _("The notes could not be read. Reload the page and try again."))
+        if wants_json:
+            return jsonify({"error": {"code": "bad_request", "message": message, "fields": fields}}), 400
+        raise BadRequest(message, fields)
+    try:
+        with all_or_nothing():
+            saved = service.save_notes(actor, item, form.notes.data, form.decisions.data, int(form.version.data))
+    except PanelError as error:
+        if not wants_json:
+            raise
+        body: dict[str, Any] = {"error": {"code": error.code, "message": error.message}}
+        if isinstance(error, Conflict):
+            body["current"] = {"notes": item.notes or "", "decisions": item.decisions or "", "version": item.version}
+        return jsonify(body), error.status
+    if wants_json:
+        return jsonify({"version": saved.version,
+                        "saved_at": format_datetime(saved.updated_at, "HH:mm:ss"),
+                        "message": _("Saved at %(time)s", time=format_datetime(saved.updated_at, "HH:mm:ss"))})
+    flash(_("Notes saved."), "success")
+    return redirect(url_for(".run", meeting_id=meeting.id) + f"#item-{item.id}")
+
+
+@meetings.route("/<int:meeting_id>/items/<int:item_id>/needs", methods=["POST"])
+def rate_needs(meeting_id: int, item_id: int) -> ResponseReturnValue:
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    _require(policy.can_manage_meeting(actor, meeting))
+    item = service.item_of(meeting, item_id)
+    referral = referral_service.get_referral(actor, item.referral_id)
+    form = forms.NeedsForm(prefix=f"needs{item.id}")
+    if not form.validate_on_submit():
+        raise BadRequest(_("Choose a rating for each pathway; notes must be 4000 characters or fewer."))
+    changed = referral_service.rate_needs(actor, referral, form.need_inputs(), form.version_read())
+    flash(ngettext("%(num)d pathway re-rated.", "%(num)d pathways re-rated.", len(changed)) if changed
+          else _("No rating changed."), "success")
+    return redirect(url_for(".run", meeting_id=meeting.id) + f"#item-{item.id}")
+
+
+@meetings.route("/<int:meeting_id>/items/<int:item_id>/actions", methods=["POST"])
+def create_action(meeting_id: int, item_id: int) -> ResponseReturnValue:
+    """Meeting mode: record an action agreed on a case, in place."""
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    _require(policy.can_manage_meeting(actor, meeting))
+    item = service.item_of(meeting, item_id)
+    referral = referral_service.get_referral(actor, item.referral_id)
+    form = action_pages.action_form_for(referral)
+    if not form.validate_on_submit():
+        raise BadRequest(_("The action could not be recorded: %(problems)s",
+                           problems="; ".join(str(errors[0]) for errors in form.errors.values())),
+                         {name: str(errors[0]) for name, errors in form.errors.items() if name})
+    action = action_service.create_action(actor, referral, action_service.NewAction(
+        pathway=Pathway(form.pathway.data), description=form.description.data or "", agency_id=form.agency_id.data,
+        due_on=form.due_on.data, owner_user_id=form.owner_user_id.data or None, meeting_id=meeting.id))
+    flash(_("Action recorded for %(agency)s.", agency=action.owner_agency.name), "success")
+    return redirect(url_for(".run", meeting_id=meeting.id) + f"#item-{item.id}")
+
+
+@meetings.route("/<int:meeting_id>/send-packs", methods=["POST"])
+def send_packs(meeting_id: int) -> ResponseReturnValue:
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    _require(policy.can_manage_meeting(actor, meeting))
+    form = forms.ConfirmForm()
+    if not form.validate_on_submit():
+        raise BadRequest(_("Reload the page and try again."))
+    sent = service.send_packs(actor, meeting)
+    flash(ngettext("Pack sent to %(num)d agency, with only the cases it is involved in.",
+                   "Packs sent to %(num)d agencies, each with only the cases it is involved in.", sent), "success")
+    return _back(meeting)
+
+
+@meetings.route("/<int:meeting_id>/held", methods=["POST"])
+def mark_held(meeting_id: int) -> ResponseReturnValue:
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    _require(policy.can_manage_meeting(actor, meeting))
+    form = forms.ConfirmForm()
+    if not form.validate_on_submit():
+        raise BadRequest(_("Reload the page and try again."))
+    service.mark_held(actor, meeting, form.version_read())
+    flash(_("Meeting marked as held. Write up and approve the minutes when you are ready."), "success")
+    return redirect(url_for(".minutes", meeting_id=meeting.id))
+
+
+@meetings.route("/<int:meeting_id>/minutes", methods=["GET", "POST"])
+def minutes(meeting_id: int) -> ResponseReturnValue:
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    _require(policy.can_manage_meeting(actor, meeting))
+    rows = service.agenda(actor, meeting)
+    form = forms.MinutesForm()
+    if request.method == "GET":
+        form.minutes_notes.data = meeting.minutes_notes
+        form.version.data = meeting.version
+    status = 200
+    if form.validate_on_submit():
+        try:
+            with all_or_nothing():
+                if form.approve.data:
+                    sent = service.approve_minutes(actor, meeting, form.minutes_notes.data, form.version_read())
+                else:
+                    service.save_minutes(actor, meeting, form.minutes_notes.data, form.version_read())
+        except PanelError as error:
+            forms.apply_problems(form, error)
+            status = error.status
+        else:
+            if form.approve.data:
+                flash(_("Minutes approved and sent to %(count)d agencies, each with only its own cases.", count=sent),
+                      "success")
+                return _back(meeting)
+            flash(_("Draft saved."), "success")
+            return redirect(url_for(".minutes", meeting_id=meeting.id))
+    elif request.method == "POST":
+        status = 400
+    service.audit_view(actor, meeting, rows, purpose="minutes_view")
+    return render_template("meetings/minutes.html", form=form, meeting=meeting, rows=rows,
+                           heading=_("Minutes")), status
+
+
+# --- Documents ----------------------------------------------------------------------------------
+
+
+def _agency_param() -> int | None:
+    raw = request.args.get("agency")
+    if raw is None:
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 2**31:
+        raise BadRequest(_("The agency must be given by its number."), {"agency": _("Not a number")})
+    return int(raw)
+
+
+def _pdf(data: bytes, name: str) -> Response:
+    response = Response(data, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{name}"'
+    return response
+
+
+@meetings.route("/<int:meeting_id>/pack.pdf")
+def pack_pdf(meeting_id: int) -> ResponseReturnValue:
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    return _pdf(service.pack_pdf(actor, meeting, agency_id=_agency_param()), f"panel-pack-{meeting.id}.pdf")
+
+
+@meetings.route("/<int:meeting_id>/minutes.pdf")
+def minutes_pdf(meeting_id: int) -> ResponseReturnValue:
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    return _pdf(service.minutes_pdf(actor, meeting, agency_id=_agency_param()), f"minutes-{meeting.id}.pdf")
+
+
+@meetings.route("/<int:meeting_id>/actions.pdf")
+def actions_pdf(meeting_id: int) -> ResponseReturnValue:
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    return _pdf(service.actions_pdf(actor, meeting, agency_id=_agency_param()), f"actions-{meeting.id}.pdf")
+
+
+def calendar_response(data: bytes, name: str) -> Response:
+    response = Response(data, mimetype="text/calendar")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@meetings.route("/<int:meeting_id>/invite.ics")
+def invite_ics(meeting_id: int) -> ResponseReturnValue:
+    actor = _actor()
+    meeting = service.get_meeting(actor, meeting_id)
+    return calendar_response(service.calendar_file(meeting), f"panel-{meeting.id}.ics")
