@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, g, jsonify, redirect, render_template, request, url_for
+from flask import Flask, Response, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -27,7 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import IntegerConverter, Map
 
 from panel_app import policy
@@ -352,8 +352,23 @@ def _answer_csrf_error(error: CSRFError) -> Response:
     )
 
 
+def _no_such_record(error: MethodNotAllowed) -> bool:
+    """Werkzeug checks a route's methods before its converters, so ``PATCH /api/v1/actions/0`` is
+    a 405 "use GET" although ``GET`` of it is a 404: no record has id 0. Ask with an allowed method."""
+    try:
+        adapter = current_app.url_map.bind_to_environ(request.environ)
+        adapter.match(method=sorted(error.valid_methods or ["GET"])[0])
+    except NotFound:
+        return True
+    except HTTPException:
+        return False
+    return False
+
+
 def _answer_http_error(error: HTTPException) -> Response:
     _roll_back()
+    if isinstance(error, MethodNotAllowed) and _no_such_record(error):
+        error = NotFound()
     status = error.code or 500
     if status == 429:
         message = _default_messages()[429]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
-from panel_app.api.base import actor, api, documented, read_body, read_query
+from panel_app.api.base import actor, api, documented, fields_named, read_body, read_query
 from panel_app.api.schemas import (
     ActionIn,
     ActionList,
@@ -52,9 +52,10 @@ def action_create(referral_id: int) -> ResponseReturnValue:
     data = read_body(ActionIn)
     caller = actor()
     referral = referral_service.get_referral(caller, referral_id)
-    action = service.create_action(caller, referral, service.NewAction(
-        pathway=Pathway(data.pathway), description=data.description, agency_id=data.agency_id,
-        due_on=data.due_date, owner_user_id=data.owner_user_id))
+    with fields_named(due_on="due_date"):
+        action = service.create_action(caller, referral, service.NewAction(
+            pathway=Pathway(data.pathway), description=data.description, agency_id=data.agency_id,
+            due_on=data.due_date, owner_user_id=data.owner_user_id))
     return jsonify(_body(caller, action)), 201
 
 
@@ -96,7 +97,8 @@ def action_update(action_id: int) -> ResponseReturnValue:
     data = read_body(ActionPatch)
     caller = actor()
     action = service.get_action(caller, action_id)
-    service.update_action(caller, action, service.ActionChange(
-        version=data.version, status=ActionStatus(data.status) if data.status else None, note=data.note,
-        due_on=data.due_date, outcome=data.outcome))
+    with fields_named(due_on="due_date"):
+        service.update_action(caller, action, service.ActionChange(
+            version=data.version, status=ActionStatus(data.status) if data.status else None, note=data.note,
+            due_on=data.due_date, outcome=data.outcome))
     return jsonify(_body(caller, action, history=True))

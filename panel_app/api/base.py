@@ -3,15 +3,16 @@ OpenAPI description attached to each view."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from flask import Blueprint, request
 from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 
 from panel_app.doors import current_actor
-from panel_app.errors import BadRequest
+from panel_app.errors import BadRequest, PanelError
 from panel_app.models import User
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -48,6 +49,17 @@ def read_query(model: type[ModelT]) -> ModelT:
         return model.model_validate(request.args.to_dict())
     except ValidationError as error:
         raise BadRequest(_("Some query parameters are not valid."), _fields_of(error)) from None
+
+
+@contextmanager
+def fields_named(**api_names: str) -> Iterator[None]:
+    """Name the fields of a rule's error as the API's request body names them (the services say
+    ``due_on``, the contract says ``due_date``), so a caller can tell which field to fix."""
+    try:
+        yield
+    except PanelError as error:
+        error.fields = {api_names.get(name, name): message for name, message in error.fields.items()}
+        raise
 
 
 def _fields_of(error: ValidationError) -> dict[str, str]:

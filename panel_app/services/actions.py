@@ -15,6 +15,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import format_date
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -45,6 +46,7 @@ from panel_app.models import (
     utcnow,
 )
 from panel_app.models.base import MAX_ID
+from panel_app.models.people import partnership_agency
 from panel_app.pathways import RESTRICTED_PATHWAYS, Pathway
 from panel_app.services import referrals as referral_service
 from panel_app.services.clock import today
@@ -121,7 +123,7 @@ def create_action(actor: User, referral: Referral, new: NewAction) -> Action:
                     created_by_id=actor.id)
     db.session.add(action)
     db.session.flush()
-    db.session.add(ActionUpdate(action=action, by_id=actor.id, status_to=ActionStatus.OPEN, due_to=new.due_on,
+    db.session.add(ActionUpdate(action=action, by_id=actor.id, day=today(), status_to=ActionStatus.OPEN, due_to=new.due_on,
                                 note=_("Action agreed") + (f" ({_('at the panel')})" if meeting else "")))
     referral_service._grant(referral, agency.id, AccessReason.ACTION, actor, new.pathway, action.id)
     referral_service._event(referral, actor, "action_created", agency=agency.name, pathway=new.pathway.value,
@@ -201,7 +203,7 @@ def update_action(actor: User, action: Action, change: ActionChange) -> Action:
     if status is ActionStatus.DONE:
         action.outcome = outcome or action.outcome or note
     action.updated_at = utcnow()  # a note alone still moves the version on
-    db.session.add(ActionUpdate(action=action, by_id=actor.id, note=note or outcome,
+    db.session.add(ActionUpdate(action=action, by_id=actor.id, day=today(), note=note or outcome,
                                 status_from=before_status if status is not before_status else None,
                                 status_to=status if status is not before_status else None,
                                 due_from=before_due if due_on != before_due else None,
@@ -229,7 +231,7 @@ def record_not_done(actor: User, action: Action, reason: NotDoneReason, note: st
     problems.raise_if_any()
     action.not_done_reason = reason
     action.updated_at = utcnow()
-    db.session.add(ActionUpdate(action=action, by_id=actor.id, note=note,
+    db.session.add(ActionUpdate(action=action, by_id=actor.id, day=today(), note=note,
                                 detail={"not_done_reason": reason.value}))
     audit.record("action.not_done", actor=actor, record_type="referral", record_id=action.referral_id,
                  detail={"action_id": action.id, "reason": reason.value})
@@ -448,10 +450,15 @@ def send_reminders(on: date | None = None) -> ReminderRun:
     options = (joinedload(Action.referral).joinedload(Referral.young_person),
                joinedload(Action.referral).joinedload(Referral.partnership), joinedload(Action.owner_agency),
                joinedload(Action.owner_user))
-    # Consent withdrawn: an agency that can no longer see the referral is not reminded of it.
+    # An agency that can no longer see the referral (consent withdrawn, taken off the panel) is not
+    # reminded of it.
     live = (select(ReferralAccess.id).where(ReferralAccess.referral_id == Action.referral_id,
                                             ReferralAccess.agency_id == Action.owner_agency_id,
-                                            ReferralAccess.revoked_at.is_(None)).exists())
+                                            ReferralAccess.revoked_at.is_(None)).exists()
+            & select(partnership_agency.c.agency_id)
+            .where(partnership_agency.c.agency_id == Action.owner_agency_id,
+                   partnership_agency.c.partnership_id == Referral.partnership_id,
+                   Referral.id == Action.referral_id).exists())
     due_soon = list(db.session.scalars(
         select(Action).where(Action.status.in_(OUTSTANDING), Action.due_on.between(on, on + DUE_SOON), live)
         .options(*options).order_by(Action.owner_agency_id, Action.due_on)))
@@ -462,8 +469,9 @@ def send_reminders(on: date | None = None) -> ReminderRun:
         agency = actions[0].owner_agency
         if not agency.contact_email:
             continue
-        subject = _("%(count)d actions for %(agency)s fall due by %(day)s", count=len(actions), agency=agency.name,
-                    day=format_date(on + DUE_SOON, "d MMMM"))
+        subject = ngettext("%(num)d action for %(agency)s falls due by %(day)s",
+                           "%(num)d actions for %(agency)s fall due by %(day)s", len(actions), agency=agency.name,
+                           day=format_date(on + DUE_SOON, "d MMMM"))
         lines = [_("These actions of %(agency)s fall due in the next three days:", agency=agency.name), ""]
         lines += [f"- {label(a)}: {_('due')} {format_date(a.due_on, 'EEEE d MMMM')} – {action_url(a)}" for a in actions]
         if mail.send(agency.contact_email, subject, "\n".join(lines), kind="action.due_soon", agency_id=agency.id,
@@ -506,7 +514,8 @@ def send_reminders(on: date | None = None) -> ReminderRun:
 def _escalation_recipients(action: Action, level: int) -> list[str]:
     agency = action.owner_agency
     if level == 1:
-        found = {agency.contact_email, action.owner_user.email if action.owner_user else None}
+        worker = action.owner_user
+        found = {agency.contact_email, worker.email if worker and worker.active else None}
     elif level == 2:
         found = {agency.lead_contact_email or agency.contact_email}
     else:
@@ -649,7 +658,10 @@ def find_actions(actor: User, *, mine: bool, page: int, per_page: int) -> tuple[
     if mine:
         query = query.where(Action.owner_agency_id == (actor.agency_id or -1))
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    rows = list(db.session.scalars(query.options(*_LIST_OPTIONS).order_by(Action.due_on, Action.id)
+    # The grants decide who reads a restricted-pathway action's description: one query for the page.
+    rows = list(db.session.scalars(query.options(*_LIST_OPTIONS,
+                                                 joinedload(Action.referral).selectinload(Referral.grants))
+                                   .order_by(Action.due_on, Action.id)
                                    .limit(per_page).offset((page - 1) * per_page)))
     if rows:
         audit.record("action.list", actor=actor, record_type="referral",

@@ -175,13 +175,17 @@ def create(referral_id: int) -> ResponseReturnValue:
 
 
 def _plan_page(actor: User, referral: Referral, milestone_form: forms.MilestoneForm | None = None,
-               status: int = 200) -> ResponseReturnValue:
+               status: int = 200, shared_form: forms.PlanSharedForm | None = None) -> ResponseReturnValue:
     plan = service.plan_for(actor, referral)
-    extra = {"form": milestone_form} if milestone_form is not None and milestone_form.errors else {}
+    # The form whose errors the page's error summary lists (base.html shows ``form``'s errors).
+    failed = next((f for f in (milestone_form, shared_form) if f is not None and f.errors), None)
+    # Sharing is recorded for the newest version not yet shared: one form, so its fields' ids are unique.
+    shareable = max((v.id for v in plan.versions if not v.shared_on), default=None)
     return render_template("actions/plan.html", plan=plan, referral=referral,
-                           manage=policy.can_manage_referral(actor, referral),
-                           milestone_form=milestone_form or forms.MilestoneForm(), shared_form=forms.PlanSharedForm(),
-                           confirm=forms.PanelForm(), **extra), status
+                           manage=policy.can_manage_referral(actor, referral), shareable=shareable,
+                           milestone_form=milestone_form or forms.MilestoneForm(),
+                           shared_form=shared_form or forms.PlanSharedForm(),
+                           confirm=forms.PanelForm(), **({"form": failed} if failed else {})), status
 
 
 @actions.route("/referrals/<int:referral_id>/plan")
@@ -239,9 +243,17 @@ def plan_shared(referral_id: int, version_id: int) -> ResponseReturnValue:
     referral = referral_service.get_referral(actor, referral_id, purpose="plan")
     form = forms.PlanSharedForm()
     if not form.validate_on_submit():
-        raise BadRequest(next((str(e[0]) for e in form.errors.values()), _("Reload the page and try again.")),
-                         {name: str(errors[0]) for name, errors in form.errors.items() if name})
-    service.record_plan_shared(actor, referral, version_id, form.shared_on.data, form.shared_how.data)
+        if form.csrf_token.errors:
+            raise BadRequest(_("Reload the page and try again."))
+        return _plan_page(actor, referral, status=400, shared_form=form)
+    try:
+        with all_or_nothing():
+            service.record_plan_shared(actor, referral, version_id, form.shared_on.data, form.shared_how.data)
+    except PanelError as error:
+        if error.status in (403, 404):
+            raise
+        forms.apply_problems(form, error)
+        return _plan_page(actor, referral, status=error.status, shared_form=form)
     flash(_("Recorded that the plan was shared."), "success")
     return redirect(url_for(".plan", referral_id=referral.id))
 
