@@ -368,6 +368,14 @@ def can_log_gap_in(user: User, partnership_id: int) -> bool:
     return False
 
 
+def gap_logging_partnerships(user: User) -> Select[tuple[Partnership]]:
+    """The partnerships ``can_log_gap_in`` allows, as one query: a broker's, or those the staff's
+    agency sits on."""
+    if user.role in (Role.BROKER, Role.AGENCY_STAFF):
+        return visible_partnerships(user)
+    return select(Partnership).where(false())
+
+
 def can_escalate_gap(user: User, gap: ServiceGap) -> bool:
     return is_broker_of(user, gap.partnership_id)
 

@@ -80,6 +80,9 @@ class ActionUpdate(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     action_id: Mapped[int] = mapped_column(ForeignKey("action.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The day ``at`` fell on in Wales, kept so that "done on time" is counted in SQL by the panel's
+    # calendar: done at 00:30 on the day after it was due, in Wales, is a day late.
+    day: Mapped[date] = mapped_column(Date)
     by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     note: Mapped[str | None] = mapped_column(Text)
     status_from: Mapped[ActionStatus | None] = mapped_column(TextEnum(ActionStatus))

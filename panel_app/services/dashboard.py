@@ -170,19 +170,21 @@ def scorecards(scope: Any) -> list[Scorecard]:
                                      UpdateRequest.responded_at <= PanelMeeting.starts_at), 1))))
         .join(AgendaItem, AgendaItem.id == UpdateRequest.agenda_item_id)
         .join(PanelMeeting, PanelMeeting.id == AgendaItem.meeting_id)
-        .where(PanelMeeting.partnership_id.in_(scope), PanelMeeting.starts_at <= utcnow())
+        # A cancelled panel had nothing to send an update before: its requests count for no one.
+        .where(PanelMeeting.partnership_id.in_(scope), PanelMeeting.starts_at <= utcnow(),
+               PanelMeeting.status != MeetingStatus.CANCELLED)
         .group_by(UpdateRequest.agency_id))}
-    done_at = (select(ActionUpdate.action_id, func.min(ActionUpdate.at).label("done_at"))
+    done_on = (select(ActionUpdate.action_id, func.min(ActionUpdate.day).label("done_on"))
                .where(ActionUpdate.status_to == ActionStatus.DONE).group_by(ActionUpdate.action_id).subquery())
     in_scope = select(Referral.id).where(Referral.partnership_id.in_(scope))
     # An action counts once it is due (or done): done on time when its first "done" came on or before
-    # its due date (the day taken in UTC, as the database keeps it).
+    # its due date (the day in Wales).
     actions = {agency_id: (due, on_time, not_acted) for agency_id, due, on_time, not_acted in db.session.execute(
         select(Action.owner_agency_id,
                func.count(case((Action.status != ActionStatus.CANCELLED, 1))),
-               func.count(case((and_(done_at.c.done_at.is_not(None), func.date(done_at.c.done_at) <= Action.due_on), 1))),
+               func.count(case((and_(done_on.c.done_on.is_not(None), done_on.c.done_on <= Action.due_on), 1))),
                func.count(case((Action.not_done_reason == NotDoneReason.AGENCY_HAS_NOT_ACTED, 1))))
-        .outerjoin(done_at, done_at.c.action_id == Action.id)
+        .outerjoin(done_on, done_on.c.action_id == Action.id)
         .where(Action.referral_id.in_(in_scope),
                (Action.due_on < today()) | (Action.status == ActionStatus.DONE))
         .group_by(Action.owner_agency_id))}

@@ -425,10 +425,7 @@ def referrals_for_evidence(actor: User, partnership_id: int) -> list[Referral]:
 
 
 def partnerships_to_log_in(actor: User) -> list[Partnership]:
-    return [p for p in db.session.scalars(policy.visible_partnerships(actor)) if policy.can_log_gap_in(actor, p.id)]
-
-
-
+    return list(db.session.scalars(policy.gap_logging_partnerships(actor)))
 
 @dataclass
 class Source:
