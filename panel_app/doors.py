@@ -181,7 +181,9 @@ def all_or_nothing() -> Iterator[None]:
     try:
         yield
     except BaseException:
-        if savepoint.is_active:
+        # Also when a failed flush has already deactivated it: rolling the SAVEPOINT back is what
+        # makes the session usable again for the page that explains the problem.
+        if savepoint.is_active or savepoint.session.in_nested_transaction():
             savepoint.rollback()
         mail.drop_since(queued)  # emails about a change that did not happen are not sent
         raise

@@ -17,12 +17,14 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
@@ -186,6 +188,27 @@ def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
     return client.post(
         "/sign-in", data={"email": email, "password": password, "csrf_token": csrf_token_from(page.text)}
     )
+
+
+@contextmanager
+def counting_queries() -> Iterator[list[str]]:
+    """Every statement sent to the database meanwhile (the app's engine, all sessions)."""
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+def client_for(app: Flask, user: User) -> FlaskClient:
+    client = app.test_client()
+    assert sign_in(client, user.email).status_code == 302
+    return client
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -16,7 +14,6 @@ import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 
 from panel_app.documents import mail
 from panel_app.extensions import db
@@ -24,34 +21,13 @@ from panel_app.models import Action, ActionStatus, Agency, Partnership, Referral
 from panel_app.pathways import Pathway
 from panel_app.services import actions as service
 from panel_app.services.clock import today
-from tests.conftest import sign_in
+from tests.conftest import client_for, counting_queries
 from tests.factories import make_agency, make_partnership, make_referral, make_user
 
 FIRST_500 = "Showing the first 500: filter to see the rest."
 
 
 # --- Helpers ------------------------------------------------------------------------------------
-
-
-@contextmanager
-def counting_queries() -> Iterator[list[str]]:
-    """Every statement sent to the database meanwhile (the app's engine, all sessions)."""
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-
-
-def client_for(app: Flask, user: User) -> FlaskClient:
-    client = app.test_client()
-    assert sign_in(client, user.email).status_code == 302
-    return client
 
 
 def groups_of(html: str) -> dict[str, list[int]]:

@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 from panel_app.extensions import db
 from panel_app.models import (
     Action,
-    ActionStatus,
     Agency,
     GapReferral,
     GapStatus,

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -21,7 +19,6 @@ from typing import Any
 from bs4 import BeautifulSoup
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 
 from panel_app.extensions import db
 from panel_app.models import (
@@ -42,33 +39,12 @@ from panel_app.pathways import Pathway
 from panel_app.services import actions as action_service
 from panel_app.services import meetings as meeting_service
 from panel_app.services.clock import today
-from tests.conftest import sign_in
+from tests.conftest import client_for, counting_queries
 from tests.factories import make_agency, make_gap, make_partnership, make_referral, make_region, make_user
 
 STATUSES = ["open", "escalated", "in_progress", "resolved", "accepted"]
 # No page may cost more than this, whatever the data.
 CEILING = 40
-
-
-@contextmanager
-def counting_queries() -> Iterator[list[str]]:
-    """Every statement sent to the database meanwhile (the app's engine, all sessions)."""
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-
-
-def client_for(app: Flask, user: User) -> FlaskClient:
-    client = app.test_client()
-    assert sign_in(client, user.email).status_code == 302
-    return client
 
 
 # --- A crowd of gaps ----------------------------------------------------------------------------

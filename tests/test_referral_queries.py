@@ -4,8 +4,6 @@ filter, and pagination."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -14,14 +12,13 @@ import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 
 from panel_app.extensions import db
 from panel_app.models import Agency, LegalStatus, NeedRating, Partnership, Referral, Role, User
 from panel_app.pathways import Pathway
 from panel_app.services.clock import today
 from panel_app.services.referrals import ConsentInput, YoungPersonDetails
-from tests.conftest import sign_in
+from tests.conftest import client_for, counting_queries
 from tests.factories import make_agency, make_partnership, make_referral, make_user
 
 PER_PAGE = 25
@@ -35,27 +32,6 @@ def years_before(day: date, years: int) -> date:
         return day.replace(year=day.year - years)
     except ValueError:  # 29 February
         return day.replace(year=day.year - years, day=28)
-
-
-@contextmanager
-def counting_queries() -> Iterator[list[str]]:
-    """Every statement sent to the database meanwhile (the app's engine, all sessions)."""
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-
-
-def client_for(app: Flask, user: User) -> FlaskClient:
-    client = app.test_client()
-    assert sign_in(client, user.email).status_code == 302
-    return client
 
 
 def listed_ids(html: str) -> list[int]:

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask.typing import ResponseReturnValue
 
 from panel_app import policy
-from panel_app.api.base import actor, api, documented, read_body, read_query
+from panel_app.api.base import actor, api, documented, fields_named, read_body, read_query
 from panel_app.api.schemas import EscalateIn, ErrorOut, GapIn, GapList, GapOut, GapQuery, ResponseIn
 from panel_app.errors import Forbidden
 from panel_app.models import GapSeverity, GapStatus, Role, ServiceGap, User
@@ -99,7 +99,8 @@ def gap_response(gap_id: int) -> ResponseReturnValue:
     data = read_body(ResponseIn)
     caller = actor()
     gap = service.get_gap(caller, gap_id)
-    service.respond(caller, gap, data.response, GapStatus(data.status), data.owner, data.target_date)
+    with fields_named(target_on="target_date"):
+        service.respond(caller, gap, data.response, GapStatus(data.status), data.owner, data.target_date)
     return jsonify(_detail(caller, gap))
 
 

@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.exc import StaleDataError
 
 from panel_app import audit, policy
 from panel_app.documents import mail
@@ -210,8 +211,19 @@ def update_action(actor: User, action: Action, change: ActionChange) -> Action:
                                 due_to=due_on if due_on != before_due else None))
     audit.record("action.update", actor=actor, record_type="referral", record_id=action.referral_id,
                  detail={"action_id": action.id, "status": status.value})
-    db.session.flush()
+    _save_or_conflict()
     return action
+
+
+def _save_or_conflict() -> None:
+    """Two people who read the same version and save at the same moment both pass the check above; the
+    database lets one UPDATE through (``WHERE version = ...``) and the other finds no row. That one is
+    told as if it had read a stale version, so the pages show it the newer state."""
+    try:
+        db.session.flush()
+    except StaleDataError:
+        raise Conflict(_("Someone else changed this action at the same moment. Check their change, then make "
+                         "yours again.")) from None
 
 
 def record_not_done(actor: User, action: Action, reason: NotDoneReason, note: str | None, version: int) -> None:
@@ -235,6 +247,7 @@ def record_not_done(actor: User, action: Action, reason: NotDoneReason, note: st
                                 detail={"not_done_reason": reason.value}))
     audit.record("action.not_done", actor=actor, record_type="referral", record_id=action.referral_id,
                  detail={"action_id": action.id, "reason": reason.value})
+    _save_or_conflict()
 
 
 def status_label(status: ActionStatus) -> str:

@@ -110,7 +110,8 @@ def new() -> ResponseReturnValue:
 
 def _gap_page(actor: User, gap: ServiceGap, form: Any = None, status: int = 200) -> ResponseReturnValue:
     view = service.view_of(actor, gap)
-    evidence_form = forms.EvidenceForm()
+    # A refused "add a young person" shows that form again, open, with its errors beside its fields.
+    evidence_form = form if isinstance(form, forms.EvidenceForm) else forms.EvidenceForm()
     if view.can_add_evidence:
         already = {e.referral_id for e in gap.evidence}
         evidence_form.referral_id.choices = [(r.id, r.young_person.full_name) for r in
