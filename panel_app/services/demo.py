@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from panel_app.models import (
     Agency,
@@ -30,7 +30,7 @@ from panel_app.models import (
 from panel_app.pathways import Pathway
 from panel_app.services import meetings, referrals
 from panel_app.services.accounts import create_user
-from panel_app.services.clock import local_timezone, today
+from panel_app.services.clock import local_date, local_timezone, today
 
 DEMO_DOMAIN = "demo.test"
 
@@ -463,7 +463,7 @@ DEMO_ACTIONS = (
 def _seed_actions(people: dict[str, User], agencies: dict[str, Agency]) -> int:
     """Actions in every state across the demo referrals, some overdue (due dates are dated back
     after creation: demo data only)."""
-    from panel_app.models import ActionStatus, NotDoneReason, PanelMeeting, Referral, YoungPerson
+    from panel_app.models import ActionStatus, ActionUpdate, NotDoneReason, PanelMeeting, Referral, YoungPerson
     from panel_app.services import actions as action_service
 
     count = 0
@@ -479,7 +479,15 @@ def _seed_actions(people: dict[str, User], agencies: dict[str, Agency]) -> int:
             pathway=pathway, description=what, agency_id=agencies[agency_key].id, due_on=today() + timedelta(days=30),
             meeting_id=past_meeting.id if past_meeting else None))
         action.due_on = today() + timedelta(days=due_in)
+        # Agreed at that panel (or a fortnight ago), not at the moment the demo was loaded.
+        agreed = past_meeting.ends_at if past_meeting else utcnow_days_ago(14)
+        action.created_at = agreed
         db.session.flush()
+        # The history is never rewritten through the models (they refuse it); demo data alone dates
+        # its first line back, with a plain UPDATE.
+        db.session.execute(update(ActionUpdate.__table__).where(ActionUpdate.__table__.c.action_id == action.id)
+                           .values(at=agreed, day=local_date(agreed)))
+        db.session.expire(action, ["updates"])
         if status == "not_acted":  # overdue, and the broker has recorded that the agency did not act
             action_service.record_not_done(broker, action, NotDoneReason.AGENCY_HAS_NOT_ACTED, note, action.version)
         elif status != "open":
@@ -496,7 +504,7 @@ def _seed_actions(people: dict[str, User], agencies: dict[str, Agency]) -> int:
 DEMO_GAPS = (
     ("conwy", "housing.conwy", Pathway.ACCOMMODATION, "No supported housing for 16 and 17 year olds in Conwy",
      "Supported lodgings have had no places since the summer; young people leaving custody go to emergency "
-     "accommodation or sofa surf.", "high", ("Jenkins", "Roberts", "Price"), 41, "escalated"),
+     "accommodation or sofa surf.", "high", ("Jenkins", "Hughes", "Price"), 41, "escalated"),
     ("conwy", "health.north", Pathway.HEALTH, "CAMHS assessments take eleven weeks",
      "Young people released with an assessment pending wait more than ten weeks; the secure estate's referral "
      "is not carried over.", "high", ("Jenkins",), 60, ("in_progress", "Head of CAMHS, North Wales Health Board")),
@@ -516,7 +524,7 @@ DEMO_GAPS = (
 def _seed_gaps(people: dict[str, User]) -> int:
     """A realistic gap register across the Welsh partnerships, some escalated and answered (dated back:
     demo data only)."""
-    from panel_app.models import GapSeverity, GapStatus, Referral, User as Person, YoungPerson
+    from panel_app.models import GapEvent, GapSeverity, GapStatus, Referral, User as Person, YoungPerson
     from panel_app.services import gaps as gap_service
 
     lead = db.session.scalar(select(Person).where(Person.email == _email("lead.wales")))
@@ -542,6 +550,11 @@ def _seed_gaps(people: dict[str, User]) -> int:
                 gap_service.respond(lead, gap, "Taken to the regional board; see the owner and target date.",
                                     GapStatus(status), owner, today() + timedelta(days=60))
         db.session.flush()
+        # Date its history back too (the models refuse to rewrite history; demo data alone does, plainly).
+        events = GapEvent.__table__
+        for kind, at in (("logged", gap.logged_at), ("escalated", gap.escalated_at)):
+            db.session.execute(update(events).where(events.c.gap_id == gap.id, events.c.kind == kind).values(at=at))
+        db.session.expire(gap, ["events"])
         count += 1
     return count
 
