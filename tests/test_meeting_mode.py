@@ -235,6 +235,43 @@ def test_only_the_partnerships_brokers_can_save_notes(client: FlaskClient, login
     assert row_counts() == before and meeting_state(meeting.id) == state
 
 
+# --- Recording an action in place ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("due", "description", "field", "message", "status"), [
+    pytest.param(-1, "Find a place before release", "due_on", "The due date must be today or later", 422,
+                 id="due-yesterday"),
+    pytest.param(7, "", "description", "Say what the agency will do", 400, id="no-description"),
+])
+def test_a_refused_action_in_meeting_mode_keeps_what_was_typed_on_the_meeting_page(
+        client: FlaskClient, login_as, world: World, due: int, description: str, field: str, message: str,
+        status: int) -> None:
+    """In a live panel a refusal must not lose the broker's typing nor leave the meeting page: the page
+    comes back with the error summary, and the case's action form open with what was typed."""
+    meeting = started_meeting(world)
+    item = item_for(meeting, world.alys)
+    login_as(world.broker)
+    prefix = f"r{world.alys.id}-"
+    fields = hidden_fields(client, f"/meetings/{meeting.id}/run", f"/items/{item.id}/actions")
+    day = date.today() + timedelta(days=due)
+    before = row_counts()
+    response = client.post(f"/meetings/{meeting.id}/items/{item.id}/actions", data={
+        **fields, f"{prefix}pathway": "accommodation", f"{prefix}description": description,
+        f"{prefix}agency_id": str(world.housing.id), f"{prefix}owner_user_id": "0",
+        f"{prefix}due_on": [str(day.day), str(day.month), str(day.year)]})
+    assert_no_stack_trace(response)
+    assert response.status_code == status
+    assert row_counts() == before
+    page = BeautifulSoup(response.text, "html.parser")
+    assert page.title.get_text().startswith("Error: Meeting mode")  # still the meeting page
+    summary = error_summary(response)
+    assert any(message in text and (link or "").startswith(f"#{prefix}{field}") for text, link in summary), summary
+    form = page.find("form", action=f"/meetings/{meeting.id}/items/{item.id}/actions")
+    assert form.find_parent("details").has_attr("open")
+    if description:
+        assert form.find("textarea", attrs={"name": f"{prefix}description"}).get_text().strip() == description
+
+
 # --- Attendance and holding the meeting -----------------------------------------------------------
 
 

@@ -353,6 +353,13 @@ def run(meeting_id: int) -> ResponseReturnValue:
     actor = _actor()
     meeting = service.get_meeting(actor, meeting_id)
     _require(policy.can_manage_meeting(actor, meeting))
+    return _meeting_mode(actor, meeting)
+
+
+def _meeting_mode(actor: User, meeting: PanelMeeting, refused: tuple[int, Any] | None = None,
+                  status: int = 200) -> ResponseReturnValue:
+    """The meeting-mode page; ``refused`` is (agenda item id, its action form with errors): shown open
+    where it was typed, with the error summary at the top, so nothing typed in the meeting is lost."""
     rows = service.agenda(actor, meeting, with_records=True)
     service.audit_view(actor, meeting, rows, purpose="run")
     attendance = forms.attendance_form(list(meeting.invited_agencies), {a.agency_id: a for a in meeting.attendance})
@@ -370,10 +377,13 @@ def run(meeting_id: int) -> ResponseReturnValue:
     for action in action_service.actions_for_meeting(actor, meeting):
         owed.setdefault(action.referral_id, []).append(action)
     action_forms = {row.item.id: action_pages.action_form_for(row.record.referral) for row in rows if row.record}
+    extra: dict[str, Any] = {}
+    if refused is not None and refused[0] in action_forms:
+        action_forms[refused[0]] = extra["form"] = refused[1]
     return render_template("meetings/run.html", meeting=meeting, rows=rows, attendance_form=attendance,
                            owed=owed, action_forms=action_forms,
                            notes_forms=notes_forms, needs_forms=needs_forms, confirm=forms.ConfirmForm(
-                               version=meeting.version), pathways=list(Pathway))
+                               version=meeting.version), pathways=list(Pathway), **extra), status
 
 
 @meetings.route("/<int:meeting_id>/attendance", methods=["POST"])
@@ -456,12 +466,20 @@ def create_action(meeting_id: int, item_id: int) -> ResponseReturnValue:
     referral = referral_service.get_referral(actor, item.referral_id)
     form = action_pages.action_form_for(referral)
     if not form.validate_on_submit():
-        raise BadRequest(_("The action could not be recorded: %(problems)s",
-                           problems="; ".join(str(errors[0]) for errors in form.errors.values())),
-                         {name: str(errors[0]) for name, errors in form.errors.items() if name})
-    action = action_service.create_action(actor, referral, action_service.NewAction(
-        pathway=Pathway(form.pathway.data), description=form.description.data or "", agency_id=form.agency_id.data,
-        due_on=form.due_on.data, owner_user_id=form.owner_user_id.data or None, meeting_id=meeting.id))
+        if form.csrf_token.errors:
+            raise BadRequest(_("Reload the page and try again."))
+        return _meeting_mode(actor, meeting, (item.id, form), 400)
+    try:
+        with all_or_nothing():
+            action = action_service.create_action(actor, referral, action_service.NewAction(
+                pathway=Pathway(form.pathway.data), description=form.description.data or "",
+                agency_id=form.agency_id.data, due_on=form.due_on.data,
+                owner_user_id=form.owner_user_id.data or None, meeting_id=meeting.id))
+    except PanelError as error:
+        if error.status in (403, 404):
+            raise
+        forms.apply_problems(form, error)
+        return _meeting_mode(actor, meeting, (item.id, form), error.status)
     flash(_("Action recorded for %(agency)s.", agency=action.owner_agency.name), "success")
     return redirect(url_for(".run", meeting_id=meeting.id) + f"#item-{item.id}")
 
