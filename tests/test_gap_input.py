@@ -479,3 +479,35 @@ def test_the_valid_calls_the_cases_start_from_are_accepted(world: World, send: A
     response, before = send(door, role, url, data)
     checked(response, {"page": 302, "api": 201 if what == "log" else 200}[door])
     assert snapshot() != before
+
+
+# --- Choosing the partnership first ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("asked", "offered"), [
+    pytest.param("P2", {"delta"}, id="its-second-partnership"),
+    pytest.param("P", {"alpha", "echo"}, id="its-first-partnership"),
+    pytest.param("Q", None, id="another-regions-partnership-is-ignored"),
+    pytest.param("absent", None, id="no-such-partnership-is-ignored"),
+])
+def test_the_evidence_offered_is_the_chosen_partnerships_young_people(client: Any, login_as: Any, world: World,
+                                                                     asked: str, offered: set[str] | None) -> None:
+    """Housing sits on P and P2: choosing a partnership above the form (a plain GET, no JavaScript)
+    offers only that partnership's young people housing may see, and posts that partnership. A
+    partnership it does not sit on is never offered: the page falls back to its first one."""
+    login_as(world.users[HOUSING])
+    response = client.get(f"/gaps/new?partnership={world.ids[asked]}")
+    assert response.status_code == 200
+    page = BeautifulSoup(response.text, "html.parser")
+    chooser = page.find("select", attrs={"name": "partnership"})
+    choices = {int(option["value"]) for option in chooser.find_all("option")}
+    assert choices == {world.ids["P"], world.ids["P2"]}
+    posted = int(page.find("input", attrs={"name": "partnership_id"})["value"])
+    shown = {int(box["value"]) for box in page.find_all("input", attrs={"name": "referral_ids"})}
+    if offered is None:  # the first of its partnerships, whichever it is
+        assert posted in choices
+        offered = {"alpha", "echo"} if posted == world.ids["P"] else {"delta"}
+    else:
+        assert posted == world.ids[asked]
+    assert shown == {world.ids[key] for key in offered}
+    assert int(chooser.find("option", selected=True)["value"]) == posted

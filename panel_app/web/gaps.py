@@ -73,9 +73,13 @@ def new() -> ResponseReturnValue:
     # Where it comes from: a referral, a blocked action, a meeting (the links fill the form in).
     source = service.prefill(actor, request.args.get("referral"), request.args.get("action"),
                              request.args.get("meeting"))
-    chosen = form.partnership_id.data if request.method == "POST" else (source.partnership_id or partnerships[0].id)
+    # The evidence offered is the chosen partnership's young people: chosen by the source (a referral,
+    # an action, a meeting), by ?partnership= (the chooser above the form, no JavaScript needed), or the first.
+    asked = _as_record_id(request.args.get("partnership"))
+    chosen = form.partnership_id.data if request.method == "POST" else (
+        source.partnership_id or (asked if asked in {p.id for p in partnerships} else partnerships[0].id))
     candidates = service.referrals_for_evidence(actor, chosen) if chosen in {p.id for p in partnerships} else []
-    form.referral_ids.choices = [(r.id, f"{r.young_person.full_name} ({r.partnership.name})") for r in candidates]
+    form.referral_ids.choices = [(r.id, r.young_person.full_name) for r in candidates]
     if request.method == "GET":
         form.partnership_id.data = chosen
         form.referral_ids.data = source.referral_ids
@@ -102,7 +106,14 @@ def new() -> ResponseReturnValue:
             return redirect(url_for(".show", gap_id=gap.id))
     elif request.method == "POST":
         status = 400
-    return render_template("gaps/new.html", form=form, heading=_("Log a service gap"), source=source), status
+    return render_template("gaps/new.html", form=form, heading=_("Log a service gap"), source=source,
+                           partnerships=partnerships,
+                           chosen=chosen if chosen in {p.id for p in partnerships} else partnerships[0].id,
+                           can_choose=len(partnerships) > 1 and source.partnership_id is None), status
+
+
+def _as_record_id(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() and 0 < int(raw) < 2**31 else None
 
 
 # --- One gap ------------------------------------------------------------------------------------
