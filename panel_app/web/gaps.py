@@ -99,7 +99,11 @@ def new() -> ResponseReturnValue:
                     severity=GapSeverity(form.severity.data), referral_ids=list(form.referral_ids.data or []),
                     action_id=form._id(form.action_id), meeting_id=form._id(form.meeting_id)))
         except PanelError as error:
+            # The action and meeting it comes from are hidden fields: their problems head the summary,
+            # unlinked, rather than pointing at an input no one can see.
+            unseen = [error.fields.pop(name) for name in ("action_id", "meeting_id") if name in error.fields]
             forms.apply_problems(form, error)
+            form.form_errors.extend(unseen)
             status = error.status
         else:
             flash(_("Service gap logged. The broker can escalate it to the strategic lead."), "success")
