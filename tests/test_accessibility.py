@@ -145,3 +145,20 @@ def test_the_form_with_its_errors_passes_axe(live_server: LiveServer, signed_in:
     page.locator(".govuk-error-summary").wait_for()
     assert page.title().startswith("Error:")
     assert violations(page) == []
+
+
+@pytest.mark.parametrize(("who", "path"), PAGES, ids=[f"{who} {path}" for who, path in PAGES])
+def test_the_page_fits_a_phone_screen(live_server: LiveServer, signed_in: Any, who: str, path: str) -> None:
+    """At 375 pixels wide (a small phone) nothing makes the page scroll sideways (WCAG 1.4.10, reflow):
+    tables become labelled cards, fields stack, a wide table of figures scrolls inside its own region."""
+    page = signed_in(who)
+    page.set_viewport_size({"width": 375, "height": 800})
+    try:
+        page.goto(live_server.url + path.format(**_records(live_server)))
+        too_wide = page.evaluate("""() => [...document.querySelectorAll('main *')]
+            .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5
+                         && !e.closest('.app-scroll'))
+            .slice(0, 3).map(e => e.tagName.toLowerCase() + '.' + e.className)""")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375, too_wide
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
