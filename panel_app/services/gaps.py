@@ -439,7 +439,8 @@ class Source:
     title: str | None = None
 
 
-def _as_id(raw: str | None) -> int | None:
+def record_id_from(raw: str | None) -> int | None:
+    """An id from a query string (``?referral=12``), or None for anything that cannot be one."""
     return int(raw) if raw and raw.isdigit() and 0 < int(raw) <= MAX_ID else None
 
 
@@ -447,7 +448,7 @@ def prefill(actor: User, referral: str | None, action: str | None, meeting: str 
     """Prefill a new gap from where it was logged. Anything the actor may not see is ignored, exactly
     as if it did not exist."""
     source = Source()
-    action_id, referral_id, meeting_id = _as_id(action), _as_id(referral), _as_id(meeting)
+    action_id, referral_id, meeting_id = record_id_from(action), record_id_from(referral), record_id_from(meeting)
     if action_id is not None:
         found = db.session.scalar(policy.visible_actions(actor).where(Action.id == action_id))
         if found is not None:

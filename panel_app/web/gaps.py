@@ -75,7 +75,7 @@ def new() -> ResponseReturnValue:
                              request.args.get("meeting"))
     # The evidence offered is the chosen partnership's young people: chosen by the source (a referral,
     # an action, a meeting), by ?partnership= (the chooser above the form, no JavaScript needed), or the first.
-    asked = _as_record_id(request.args.get("partnership"))
+    asked = service.record_id_from(request.args.get("partnership"))
     chosen = form.partnership_id.data if request.method == "POST" else (
         source.partnership_id or (asked if asked in {p.id for p in partnerships} else partnerships[0].id))
     candidates = service.referrals_for_evidence(actor, chosen) if chosen in {p.id for p in partnerships} else []
@@ -114,10 +114,6 @@ def new() -> ResponseReturnValue:
                            partnerships=partnerships,
                            chosen=chosen if chosen in {p.id for p in partnerships} else partnerships[0].id,
                            can_choose=len(partnerships) > 1 and source.partnership_id is None), status
-
-
-def _as_record_id(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdigit() and 0 < int(raw) < 2**31 else None
 
 
 # --- One gap ------------------------------------------------------------------------------------
