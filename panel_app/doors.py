@@ -181,9 +181,9 @@ def all_or_nothing() -> Iterator[None]:
     try:
         yield
     except BaseException:
-        # Also when a failed flush has already deactivated it: rolling the SAVEPOINT back is what
-        # makes the session usable again for the page that explains the problem.
-        if savepoint.is_active or savepoint.session.in_nested_transaction():
+        # Also when a failed flush has already deactivated it (it is still the session's current
+        # SAVEPOINT): rolling it back makes the session usable for the page that explains the problem.
+        if savepoint.session.get_nested_transaction() is savepoint:
             savepoint.rollback()
         mail.drop_since(queued)  # emails about a change that did not happen are not sent
         raise

@@ -182,6 +182,21 @@ def csrf_token_from(html: str) -> str:
     return match.group(1) or match.group(2)
 
 
+def assert_every_route_classified(app: Flask, prefixes: tuple[str, ...], audited: dict, not_personal: dict) -> None:
+    """Each route (endpoint, method) whose endpoint starts with one of ``prefixes`` is in exactly one
+    of the two tables: it shows or changes a young person's data (audited), or it does not."""
+    routes = {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith(prefixes)
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    classified = set(audited) | set(not_personal)
+    assert routes - classified == set(), "classify these routes: do they show or change a young person's data?"
+    assert classified - routes == set(), "these classified routes no longer exist"
+    assert not set(audited) & set(not_personal)
+
+
 def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
     """Sign in through the real sign-in form (with its CSRF token)."""
     page = client.get("/sign-in")
@@ -315,6 +330,18 @@ def live_server(databases: FreshDatabases) -> Iterator[LiveServer]:
     server.shutdown()
     with application.app_context():
         db.engine.dispose()
+
+
+def signed_in_page(browser: Any, server: LiveServer, email: str, **context_options: Any) -> Any:
+    """A page of a new browser context, signed in through the real sign-in page as ``email``."""
+    options = {"viewport": {"width": 1280, "height": 900}, **context_options}
+    page = browser.new_context(**options).new_page()
+    page.goto(server.url + "/sign-in")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(server.url + "/")
+    return page
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import PASSWORD, LiveServer
+from tests.conftest import LiveServer, signed_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -96,24 +96,17 @@ def signed_in(live_server: LiveServer, browser: Any) -> Iterator[Any]:
     """``signed_in(who)``: a page of a browser context signed in as that demo account (one each)."""
     if not AXE.exists():
         pytest.fail(f"axe-core is missing at {AXE}: run scripts/setup (it installs the front-end packages)")
-    contexts: dict[str, Any] = {}
+    pages: dict[str, Any] = {}
 
     def page_for(who: str) -> Any:
-        if who not in contexts:
+        if who not in pages:
             # The pages' Content-Security-Policy forbids inline scripts; the checker is one.
-            context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            page.goto(live_server.url + "/sign-in")
-            page.get_by_label("Email address").fill(f"{who}@demo.test")
-            page.get_by_label("Password", exact=True).fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(live_server.url + "/")
-            contexts[who] = context
-        return contexts[who].pages[0]
+            pages[who] = signed_in_page(browser, live_server, f"{who}@demo.test", bypass_csp=True)
+        return pages[who]
 
     yield page_for
-    for context in contexts.values():
-        context.close()
+    for page in pages.values():
+        page.context.close()
 
 
 def violations(page: Any) -> list[str]:

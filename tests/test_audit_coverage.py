@@ -26,7 +26,7 @@ from panel_app.models import AuditEvent, Referral, Role, User, db
 from panel_app.pathways import Pathway
 from panel_app.services import referrals as service
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import csrf_token_from
+from tests.conftest import assert_every_route_classified, csrf_token_from
 from tests.factories import make_agency, make_partnership, make_referral, make_user
 
 # The referral a call is about.
@@ -155,16 +155,7 @@ CALLS = [
 
 
 def test_every_referral_route_is_classified(app: Flask) -> None:
-    routes = {
-        (rule.endpoint, method)
-        for rule in app.url_map.iter_rules()
-        if rule.endpoint.startswith(("referrals.", "api.referral"))
-        for method in rule.methods - {"HEAD", "OPTIONS"}
-    }
-    classified = set(AUDITED) | set(NOT_PERSONAL)
-    assert routes - classified == set(), "classify these routes: do they show or change a young person's data?"
-    assert classified - routes == set(), "these classified routes no longer exist"
-    assert not set(AUDITED) & set(NOT_PERSONAL)
+    assert_every_route_classified(app, ("referrals.", "api.referral"), AUDITED, NOT_PERSONAL)
     # Each classified call reaches the endpoint it is filed under.
     adapter = app.url_map.bind("localhost")
     for (endpoint, method), calls in AUDITED.items():

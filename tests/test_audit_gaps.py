@@ -50,7 +50,7 @@ from panel_app.models import AuditEvent, Role, ServiceGap, User, db
 from panel_app.pathways import Pathway
 from panel_app.services.clock import today
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import csrf_token_from, sign_in
+from tests.conftest import assert_every_route_classified, csrf_token_from, sign_in
 from tests.factories import make_agency, make_gap, make_partnership, make_referral, make_region, make_user
 
 BROKER, OTHER_BROKER, YOT, HOUSING, LEAD, OTHER_LEAD = (
@@ -209,16 +209,7 @@ CALLS = [
 
 
 def test_every_gap_route_is_classified(app: Flask) -> None:
-    routes = {
-        (rule.endpoint, method)
-        for rule in app.url_map.iter_rules()
-        if rule.endpoint.startswith(("gaps.", "api.gap"))
-        for method in rule.methods - {"HEAD", "OPTIONS"}
-    }
-    classified = set(AUDITED) | set(NOT_PERSONAL)
-    assert routes - classified == set(), "classify these routes: do they show or change a young person's data?"
-    assert classified - routes == set(), "these classified routes no longer exist"
-    assert not set(AUDITED) & set(NOT_PERSONAL)
+    assert_every_route_classified(app, ("gaps.", "api.gap"), AUDITED, NOT_PERSONAL)
     # Each classified call reaches the endpoint it is filed under.
     adapter = app.url_map.bind("localhost")
     ids = {OPEN: 1, ESCALATED: 2, RESOLVED: 3, NEIGHBOUR: 4}

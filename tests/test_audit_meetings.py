@@ -37,7 +37,7 @@ from panel_app.services import actions as action_service
 from panel_app.services import meetings as service
 from panel_app.services.clock import today
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import csrf_token_from
+from tests.conftest import assert_every_route_classified, csrf_token_from
 from tests.factories import make_agency, make_meeting, make_partnership, make_referral, make_user
 
 # The cases of the world.
@@ -233,16 +233,7 @@ CALLS = [
 
 
 def test_every_meeting_route_is_classified(app: Flask) -> None:
-    routes = {
-        (rule.endpoint, method)
-        for rule in app.url_map.iter_rules()
-        if rule.endpoint.startswith(("meetings.", "calendar.", "api.meeting"))
-        for method in rule.methods - {"HEAD", "OPTIONS"}
-    }
-    classified = set(AUDITED) | set(NOT_PERSONAL)
-    assert routes - classified == set(), "classify these routes: do they show or change a young person's data?"
-    assert classified - routes == set(), "these classified routes no longer exist"
-    assert not set(AUDITED) & set(NOT_PERSONAL)
+    assert_every_route_classified(app, ("meetings.", "calendar.", "api.meeting"), AUDITED, NOT_PERSONAL)
     # Each classified call reaches the endpoint it is filed under.
     adapter = app.url_map.bind("localhost")
     for (endpoint, method), calls in AUDITED.items():

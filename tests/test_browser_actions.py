@@ -30,7 +30,7 @@ from panel_app.models import (
 from panel_app.pathways import Pathway
 from panel_app.services import actions as action_service
 from panel_app.services.clock import today
-from tests.conftest import ARTIFACTS, PASSWORD, LiveServer
+from tests.conftest import ARTIFACTS, LiveServer, signed_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -38,15 +38,6 @@ HOUSING = "Conwy & Denbighshire Housing Solutions"
 PARTNERSHIP = "Conwy & Denbighshire"
 
 
-def _sign_in(browser, server: LiveServer, email: str):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.goto(server.url + "/sign-in")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(server.url + "/")
-    return page
 
 
 def _ensure_housing_owes(server: LiveServer, *, overdue: int, outstanding: int) -> None:
@@ -105,7 +96,7 @@ def test_housing_updates_an_overdue_action_from_my_actions_and_the_broker_sees_i
     ARTIFACTS.mkdir(exist_ok=True)
 
     # The broker's follow-up, before.
-    broker = _sign_in(browser, live_server, "broker.north@demo.test")
+    broker = signed_in_page(browser, live_server, "broker.north@demo.test")
     broker.get_by_role("navigation", name="Menu").get_by_role("link", name="Follow-up").click()
     broker.wait_for_selector("h1")
     assert broker.get_by_role("heading", level=1).inner_text() == "Actions slipping"
@@ -113,7 +104,7 @@ def test_housing_updates_an_overdue_action_from_my_actions_and_the_broker_sees_i
     assert overdue_before >= 1
 
     # 1. Housing opens My actions: what it owes across its panels, the overdue group first.
-    housing = _sign_in(browser, live_server, "housing.conwy@demo.test")
+    housing = signed_in_page(browser, live_server, "housing.conwy@demo.test")
     housing.get_by_role("navigation", name="Menu").get_by_role("link", name="My actions").click()
     housing.wait_for_selector("h2#overdue")
     assert housing.get_by_role("heading", level=1).inner_text() == "My actions"

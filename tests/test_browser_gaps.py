@@ -27,19 +27,11 @@ from panel_app.models import (
 )
 from panel_app.pathways import Pathway
 from panel_app.services.clock import today
-from tests.conftest import ARTIFACTS, PASSWORD, LiveServer
+from tests.conftest import ARTIFACTS, LiveServer, signed_in_page
 
 pytestmark = pytest.mark.browser
 
 
-def _sign_in(browser, server: LiveServer, email: str):
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.goto(server.url + "/sign-in")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(server.url + "/")
-    return page
 
 
 def _heat_cell(text: str, area: str, column: int) -> int:
@@ -71,7 +63,7 @@ def test_a_blocked_action_becomes_a_gap_that_the_lead_answers(live_server: LiveS
             ServiceGap.status.in_([GapStatus.OPEN, GapStatus.ESCALATED, GapStatus.IN_PROGRESS])))
 
     # 1. The housing worker marks the action blocked (one step, from My actions) and turns it into a gap.
-    worker = _sign_in(browser, live_server, "housing.conwy@demo.test")
+    worker = signed_in_page(browser, live_server, "housing.conwy@demo.test")
     worker.goto(live_server.url + "/actions/")
     row = worker.locator(f"#action-{action_id}")
     row.get_by_label("Status of the action for Cai Jenkins").select_option(label="Blocked")
@@ -102,7 +94,7 @@ def test_a_blocked_action_becomes_a_gap_that_the_lead_answers(live_server: LiveS
         longest = max(waits)
 
     # 2. The broker escalates it.
-    broker = _sign_in(browser, live_server, "broker.north@demo.test")
+    broker = signed_in_page(browser, live_server, "broker.north@demo.test")
     broker.goto(gap_url)
     broker.get_by_role("link", name="Escalate to the strategic lead").click()
     broker.get_by_label("What are you asking the strategic lead for?").fill("A commissioning decision, please.")
@@ -110,7 +102,7 @@ def test_a_blocked_action_becomes_a_gap_that_the_lead_answers(live_server: LiveS
     broker.wait_for_selector(".govuk-notification-banner--success")
 
     # 3. The strategic lead sees it in the queue, with its evidence as figures and no one named.
-    lead = _sign_in(browser, live_server, "lead.wales@demo.test")
+    lead = signed_in_page(browser, live_server, "lead.wales@demo.test")
     lead.get_by_role("link", name="Escalated gaps", exact=True).first.click()
     entry = lead.locator(".app-action", has_text="Browser test: no lodgings for care leavers on release")
     summary = entry.inner_text()

@@ -31,7 +31,7 @@ from panel_app.models import (
     utcnow,
 )
 from panel_app.services.clock import today
-from tests.conftest import ARTIFACTS, PASSWORD, LiveServer
+from tests.conftest import ARTIFACTS, LiveServer, signed_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -63,14 +63,6 @@ def inbox(live_server: LiveServer) -> Iterator[_Inbox]:
         controller.stop()
 
 
-def _sign_in(browser, server: LiveServer, email: str):
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.goto(server.url + "/sign-in")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(server.url + "/")
-    return page
 
 
 def _pdf_text(message: EmailMessage, name: str) -> str:
@@ -110,7 +102,7 @@ def test_schedule_propose_run_and_send_each_agency_only_its_own(live_server: Liv
                                  if r.partnership_id != conwy_id} - {r.young_person.full_name for r in candidates}
 
     # 1. The broker schedules next month's panel.
-    broker = _sign_in(browser, live_server, "broker.north@demo.test")
+    broker = signed_in_page(browser, live_server, "broker.north@demo.test")
     broker.get_by_role("navigation", name="Menu").get_by_role("link", name="Meetings").click()
     broker.get_by_role("link", name="Schedule a panel meeting").click()
     invite = broker.get_by_role("group", name="Invite these agencies")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from panel_app.extensions import db
 from panel_app.models import AuditEvent, Referral, User, YoungPerson
 from panel_app.services.clock import today
-from tests.conftest import ARTIFACTS, PASSWORD, LiveServer
+from tests.conftest import ARTIFACTS, LiveServer, signed_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -21,15 +21,6 @@ HEALTH_NOTE = "Waiting for a CAMHS appointment (marker-health-4821)"
 HOUSING_NOTE = "Needs supported lodgings on release (marker-housing-4821)"
 
 
-def _sign_in(browser, server: LiveServer, email: str):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.goto(server.url + "/sign-in")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(server.url + "/")
-    return page
 
 
 def _fill_date(page, legend: str, value) -> None:
@@ -45,7 +36,7 @@ def test_refer_triage_share_and_see_only_what_each_agency_may(live_server: LiveS
         born = today().replace(year=today().year - 16) - timedelta(days=40)
 
     # 1. The YOT case manager refers through the page.
-    yot = _sign_in(browser, live_server, "yot.conwy@demo.test")
+    yot = signed_in_page(browser, live_server, "yot.conwy@demo.test")
     yot.get_by_role("navigation", name="Menu").get_by_role("link", name="Refer a young person").click()
     yot.get_by_label("First name").fill("Gethin")
     yot.get_by_label("Last name").fill("Browser-Test")
@@ -68,7 +59,7 @@ def test_refer_triage_share_and_see_only_what_each_agency_may(live_server: LiveS
     yot.screenshot(path=str(ARTIFACTS / "referral-as-referrer.png"), full_page=True)
 
     # 2. The broker triages and shares it with housing.
-    broker = _sign_in(browser, live_server, "broker.north@demo.test")
+    broker = signed_in_page(browser, live_server, "broker.north@demo.test")
     broker.get_by_role("link", name="Triage", exact=True).click()
     broker.get_by_role("link", name="Gethin Browser-Test").click()
     broker.get_by_role("button", name="Accept referral").click()
@@ -81,7 +72,7 @@ def test_refer_triage_share_and_see_only_what_each_agency_may(live_server: LiveS
     assert HEALTH_NOTE in broker.inner_text("main")
 
     # 3. Housing sees it, with the accommodation note and without the health note.
-    housing = _sign_in(browser, live_server, "housing.conwy@demo.test")
+    housing = signed_in_page(browser, live_server, "housing.conwy@demo.test")
     housing.get_by_role("navigation", name="Menu").get_by_role("link", name="Referrals").click()
     housing.get_by_role("link", name="Gethin Browser-Test").click()
     text = housing.inner_text("main")
@@ -91,7 +82,7 @@ def test_refer_triage_share_and_see_only_what_each_agency_may(live_server: LiveS
     housing.screenshot(path=str(ARTIFACTS / "referral-as-housing.png"), full_page=True)
 
     # 4. An agency on the panel but not involved: a 404, and nothing in its list.
-    education = _sign_in(browser, live_server, "education.conwy@demo.test")
+    education = signed_in_page(browser, live_server, "education.conwy@demo.test")
     response = education.goto(referral_url)
     assert response.status == 404
     assert "Gethin" not in education.content()

@@ -75,10 +75,11 @@ def new() -> ResponseReturnValue:
                              request.args.get("meeting"))
     # The evidence offered is the chosen partnership's young people: chosen by the source (a referral,
     # an action, a meeting), by ?partnership= (the chooser above the form, no JavaScript needed), or the first.
+    mine = {p.id for p in partnerships}
     asked = service.record_id_from(request.args.get("partnership"))
     chosen = form.partnership_id.data if request.method == "POST" else (
-        source.partnership_id or (asked if asked in {p.id for p in partnerships} else partnerships[0].id))
-    candidates = service.referrals_for_evidence(actor, chosen) if chosen in {p.id for p in partnerships} else []
+        source.partnership_id or (asked if asked in mine else partnerships[0].id))
+    candidates = service.referrals_for_evidence(actor, chosen) if chosen in mine else []
     form.referral_ids.choices = [(r.id, r.young_person.full_name) for r in candidates]
     if request.method == "GET":
         form.partnership_id.data = chosen
@@ -112,7 +113,7 @@ def new() -> ResponseReturnValue:
         status = 400
     return render_template("gaps/new.html", form=form, heading=_("Log a service gap"), source=source,
                            partnerships=partnerships,
-                           chosen=chosen if chosen in {p.id for p in partnerships} else partnerships[0].id,
+                           chosen=chosen if chosen in mine else partnerships[0].id,
                            can_choose=len(partnerships) > 1 and source.partnership_id is None), status
 
 
