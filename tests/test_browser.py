@@ -50,7 +50,9 @@ def test_a_wrong_password_shows_the_error_summary_focused(live_server: LiveServe
     summary.wait_for()
     assert "Enter a correct email address and password" in summary.inner_text()
     # GOV.UK Frontend moves focus to the summary so screen-reader users hear it first (once its
-    # script module has run; wait_for_function fails the test if it never happens).
-    page.wait_for_function("document.activeElement.classList.contains('govuk-error-summary')", timeout=15000)
+    # script module has run; the wait fails the test if it never happens). A function, not an
+    # expression: Playwright polls an expression with eval, which the page's CSP rightly refuses.
+    page.wait_for_function("() => document.activeElement.classList.contains('govuk-error-summary')",
+                           timeout=15000)
     assert page.title().startswith("Error:")
     page.close()
