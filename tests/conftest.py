@@ -46,6 +46,8 @@ TEST_SETTINGS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "PANEL_DEMO_PASSWORD": PASSWORD,
     "MAIL_SERVER": "",
+    # Jobs run at once, in the request that asked for them: a test sees their effect when it returns.
+    "JOBS_URL": "memory://",
     "PANEL_BASE_URL": "http://panels.test",
 }
 
@@ -363,3 +365,21 @@ def browser() -> Iterator[Any]:
 def pytest_report_header(config: pytest.Config) -> str:
     server = _postgres_server_url()
     return f"database: {'PostgreSQL at ' + make_url(server).render_as_string() if server else 'SQLite'}"
+
+
+# --- The outbox ---------------------------------------------------------------------------------
+
+
+def deliver_emails() -> int:
+    """What the worker does: deliver every email that is due now. Returns how many went."""
+    from panel_app.services import outbox
+
+    return outbox.deliver_due().sent
+
+
+def forget_queued_emails() -> None:
+    """Take out of the outbox the emails a test's setting-up queued and that it does not check."""
+    from panel_app.models import OutboxEmail
+
+    db.session.execute(sa.delete(OutboxEmail).where(OutboxEmail.sent_at.is_(None)))
+    db.session.commit()

@@ -22,9 +22,9 @@ from panel_app.models.meetings import (
     MeetingStatus,
     MinutesStatus,
     PanelMeeting,
-    SentEmail,
     UpdateRequest,
 )
+from panel_app.models.outbox import EmailStatus, OutboxAttachment, OutboxEmail, SentEmail
 from panel_app.models.people import Agency, ApiToken, Partnership, Region, Role, User
 from panel_app.models.referrals import (
     AccessReason,
@@ -60,6 +60,7 @@ __all__ = [
     "Base",
     "ClosureReason",
     "Consent",
+    "EmailStatus",
     "GapEvent",
     "GapReferral",
     "GapSeverity",
@@ -74,6 +75,8 @@ __all__ = [
     "NeedHistory",
     "NeedRating",
     "NotDoneReason",
+    "OutboxAttachment",
+    "OutboxEmail",
     "PanelMeeting",
     "Partnership",
     "PlanVersion",
