@@ -379,7 +379,11 @@ def deliver_emails() -> int:
 
 def forget_queued_emails() -> None:
     """Take out of the outbox the emails a test's setting-up queued and that it does not check."""
-    from panel_app.models import OutboxEmail
+    from panel_app.models import OutboxAttachment, OutboxEmail
 
-    db.session.execute(sa.delete(OutboxEmail).where(OutboxEmail.sent_at.is_(None)))
+    queued = sa.select(OutboxEmail.id).where(OutboxEmail.sent_at.is_(None))
+    # Attachments first, explicitly: SQLite reuses a deleted row's id, and an attachment left behind
+    # would ride along with the next email given that id.
+    db.session.execute(sa.delete(OutboxAttachment).where(OutboxAttachment.email_id.in_(queued)))
+    db.session.execute(sa.delete(OutboxEmail).where(OutboxEmail.id.in_(queued)))
     db.session.commit()
