@@ -89,17 +89,22 @@ class MailServer:
         smtp = self._connection()
         try:
             smtp.send_message(message)
-        except (smtplib.SMTPServerDisconnected, OSError) as error:
-            # Dropped or silent mid-message: close our end at once (no polite QUIT to wait on), so
-            # the server discards the unfinished message rather than completing it later.
-            self.close(polite=False)
-            raise MailServerDown(describe(error, self.config["MAIL_TIMEOUT"])) from error
-        except smtplib.SMTPException:
-            try:
-                smtp.rset()  # forget the refused message before the next one
-            except (OSError, smtplib.SMTPException):
-                self.close(polite=False)
+        except smtplib.SMTPServerDisconnected as error:
+            self._lost(error)
+        except smtplib.SMTPException:  # before OSError: smtplib's errors are OSErrors too
+            # A refusal of this message (or recipient): smtplib has already reset the transaction, or
+            # closed the connection (421): then the next message opens a new one.
+            if smtp.sock is None:
+                self._smtp = None
             raise
+        except OSError as error:  # a timeout, a reset connection
+            self._lost(error)
+
+    def _lost(self, error: BaseException) -> None:
+        # Dropped or silent mid-message: close our end at once (no polite QUIT to wait on), so the
+        # server discards the unfinished message rather than completing it later.
+        self.close(polite=False)
+        raise MailServerDown(describe(error, self.config["MAIL_TIMEOUT"])) from error
 
     def close(self, *, polite: bool = True) -> None:
         smtp, self._smtp = self._smtp, None

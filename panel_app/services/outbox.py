@@ -177,7 +177,8 @@ def deliver_due(now: datetime | None = None, limit: int = 200) -> DeliveryRun:
     db.session.commit()  # nothing to keep; ends the read so each claim below is its own transaction
     with mail.MailServer(config) as server:
         for email_id in due:
-            if not _claim(email_id, now, until):
+            ok = _claim(email_id, now, until)
+            if not ok:
                 continue  # another worker took it
             email = db.session.get_one(OutboxEmail, email_id)
             try:
