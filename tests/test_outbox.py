@@ -367,5 +367,5 @@ def test_with_no_mail_server_emails_wait_queued_and_no_page_says_sent(app: Flask
     assert "queued and will be sent shortly" in text
     rows = email_rows(page.text)
     assert [s for _to, s, _t in rows] == ["queued", "queued"]
-    assert all("Will be sent shortly" in t for _to, _s, t in rows)
+    assert all("no mail server set up yet" in t for _to, _s, t in rows)
     assert all(e.attempts == 0 and e.error is None for e in escalation_emails())

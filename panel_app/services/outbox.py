@@ -222,10 +222,16 @@ def count_in_trouble(user: User) -> int:
         .with_only_columns(func.count(OutboxEmail.id))) or 0
 
 
-def undelivered_emails(user: User) -> list[OutboxEmail]:
-    """The emails ``user`` may see that have not gone: given up, or waiting after a failed attempt
-    (and any still queued), oldest first."""
-    return list(db.session.scalars(
-        policy.visible_emails(user)
-        .where(OutboxEmail.sent_at.is_(None))
-        .order_by(OutboxEmail.failed_at.is_(None), OutboxEmail.created_at, OutboxEmail.id)))
+UNDELIVERED_SHOWN = 200
+
+
+def undelivered_emails(user: User) -> tuple[list[OutboxEmail], int]:
+    """The emails ``user`` may see that have not gone: given up first, then those waiting after a
+    failed attempt, then those not tried yet; oldest first within each. At most
+    ``UNDELIVERED_SHOWN`` of them, and how many there are in all."""
+    undelivered = policy.visible_emails(user).where(OutboxEmail.sent_at.is_(None))
+    total = db.session.scalar(undelivered.with_only_columns(func.count(OutboxEmail.id))) or 0
+    shown = list(db.session.scalars(
+        undelivered.order_by(OutboxEmail.failed_at.is_(None), OutboxEmail.error.is_(None), OutboxEmail.created_at,
+                             OutboxEmail.id).limit(UNDELIVERED_SHOWN)))
+    return shown, total

@@ -16,4 +16,5 @@ emails = Blueprint("emails", __name__, url_prefix="/emails")
 def undelivered() -> ResponseReturnValue:
     actor = current_actor()
     assert actor is not None  # the route rule admits signed-in people only
-    return render_template("emails/undelivered.html", emails=outbox.undelivered_emails(actor))
+    shown, total = outbox.undelivered_emails(actor)
+    return render_template("emails/undelivered.html", emails=shown, total=total)
