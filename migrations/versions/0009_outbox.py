@@ -1,7 +1,7 @@
-"""the outbox: emails (body and attachments) kept with the change they are about until a worker has
-delivered them, retried with back-off, their fate shown on the record's page
+"""the outbox: emails kept, with their attachments, beside the change they are about until a worker delivers them
 
-Replaces ``sent_email``, which recorded an email but not its body, so nothing could be retried.
+Retried with back-off, their fate shown on the record's page. Replaces ``sent_email``, which
+recorded an email but not its body, so nothing could be retried.
 
 Revision ID: 0009_outbox
 Revises: 0006_action_update_day
