@@ -45,9 +45,8 @@ def configure(url: str) -> None:
         raise ValueError(f"JOBS_URL must start with sqlite:///, redis://, rediss://, unix:// or memory://, not {url!r}")
     huey.storage_class = storage_class
     huey.storage_kwargs = kwargs
-    huey.immediate_use_memory = True
-    huey._immediate = immediate  # set directly: the public setter rebuilds storage only on a change
-    huey.storage = huey.create_storage()
+    huey.immediate = immediate
+    huey.storage = huey.create_storage()  # the setter above rebuilds it only when immediate changes
 
 
 def init_app(app: Flask) -> None:

@@ -53,6 +53,7 @@ PAGES = [
     ("broker.north", "/gaps/{gap}"),
     ("broker.north", "/gaps/dashboard"),
     ("broker.north", "/calendar/"),
+    ("broker.north", "/emails/undelivered"),
     ("housing.conwy", "/"),
     ("housing.conwy", "/actions/"),
     ("housing.conwy", "/referrals/"),

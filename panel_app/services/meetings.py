@@ -2,8 +2,9 @@
 involved agencies for updates; run the meeting; approve and send the minutes.
 
 Times come in timezone-aware, are stored in UTC and are shown in the partnership's time zone
-(``PANEL_TIMEZONE``, Europe/London by default). Every email is recorded and sent after the commit,
-and carries no young person's name: initials and links only.
+(``PANEL_TIMEZONE``, Europe/London by default). Every email goes to the outbox in the change's
+transaction (the worker sends it after the commit), and carries no young person's name: initials
+and links only.
 """
 
 from __future__ import annotations
@@ -563,7 +564,7 @@ def request_updates(actor: User, meeting: PanelMeeting, due_on: date) -> int:
 
 def send_packs(actor: User, meeting: PanelMeeting) -> int:
     """Email each invited agency its own panel pack (PDF): in full only the cases it is involved in.
-    Returns how many agencies were sent one."""
+    Returns how many agencies one was queued for."""
     _require_manager(actor, meeting)
     _require_not_cancelled(meeting)
     if meeting.status is not MeetingStatus.SCHEDULED:
@@ -712,7 +713,7 @@ def save_minutes(actor: User, meeting: PanelMeeting, notes: str | None, version:
 
 def approve_minutes(actor: User, meeting: PanelMeeting, notes: str | None, version: int | None = None) -> int:
     """Approve the minutes and send each invited agency its own minutes (PDF), naming only the cases it
-    is involved in. Returns how many agencies were sent them."""
+    is involved in. Returns how many agencies they were queued for."""
     save_minutes(actor, meeting, notes, version)
     if meeting.status is not MeetingStatus.HELD:
         raise RuleBroken(_("Mark the meeting as held before approving its minutes."))
