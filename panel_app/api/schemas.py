@@ -259,6 +259,18 @@ class RestrictedCaseOut(Outgoing):
     pathways_of_need: list[PathwayKey]
 
 
+class CaseNoteOut(Outgoing):
+    pathway: PathwayKey | None = Field(description="The pathway the note is about; null for the general note")
+    text: str
+
+
+class UpdateOut(Outgoing):
+    agency_id: int
+    pathway: PathwayKey | None = Field(description="The pathway the update is about; null for a general update")
+    text: str
+    sent_at: datetime
+
+
 class AgendaItemOut(Outgoing):
     id: int
     position: int
@@ -268,6 +280,12 @@ class AgendaItemOut(Outgoing):
     young_person: YoungPersonOut | None = Field(description="Only for cases the caller may see")
     restricted: RestrictedCaseOut | None = Field(description="For the other cases: initials, age, pathways of need")
     information_sent_by: list[int] = Field(description="Agencies that sent their update (cases the caller may see)")
+    notes: list[CaseNoteOut] = Field(default_factory=list, description="The panel's discussion notes the caller "
+                                     "may read: the general note, and each pathway's (health and substance misuse "
+                                     "only for the broker, the referrer and the agencies working on that pathway)")
+    decisions: str | None = Field(default=None, description="The panel's decisions (cases the caller may see)")
+    updates: list[UpdateOut] = Field(default_factory=list, description="The updates sent before the panel that the "
+                                     "caller may read (restricted as the notes are)")
 
 
 class MeetingOut(Outgoing):
