@@ -443,3 +443,36 @@ def test_deleting_a_case_from_the_agenda_deletes_its_pathway_notes() -> None:
     service.change_agenda_item(world.broker, item, remove=True)
     db.session.flush()
     assert db.session.query(AgendaNote).filter_by(agenda_item_id=world.item_id).count() == 0
+
+
+# --- In a real browser: the health note saves as the chair types ---------------------------------
+
+
+@pytest.mark.browser
+def test_the_health_note_saves_as_the_chair_types_in_a_real_browser(live_server, browser) -> None:
+    from sqlalchemy import select
+
+    from panel_app.models import MeetingStatus, PanelMeeting, Partnership, utcnow
+    from tests.conftest import signed_in_page
+
+    app = live_server.app
+    with app.app_context():
+        meeting = db.session.scalar(
+            select(PanelMeeting).join(Partnership).where(
+                Partnership.name == "Conwy & Denbighshire", PanelMeeting.status == MeetingStatus.SCHEDULED,
+                PanelMeeting.starts_at > utcnow(), PanelMeeting.items.any())
+            .order_by(PanelMeeting.starts_at))
+        assert meeting is not None, "the demo has an upcoming Conwy panel with cases on its agenda"
+        meeting_id, item_id = meeting.id, meeting.items[0].id
+    page = signed_in_page(browser, live_server, "broker.north@demo.test")
+    page.goto(f"{live_server.url}/meetings/{meeting_id}/run")
+    case = page.locator(f"#item-{item_id}")
+    health = case.get_by_label("About Health only")
+    assert "Goes to: the broker" in case.locator(f"#item{item_id}-note_health-hint").inner_text()
+    health.fill("CAMHS assessment booked for Tuesday.")
+    case.locator("[data-autosave-status]").filter(has_text="Saved at").wait_for(timeout=15000)
+    with app.app_context():
+        notes = db.session.scalars(select(AgendaNote).where(AgendaNote.agenda_item_id == item_id)).all()
+        assert {(n.pathway, n.text) for n in notes} >= {(Pathway.HEALTH, "CAMHS assessment booked for Tuesday.")}
+    page.reload()
+    assert page.locator(f"#item{item_id}-note_health").input_value() == "CAMHS assessment booked for Tuesday."
