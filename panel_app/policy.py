@@ -332,7 +332,8 @@ def can_read_text_about(reader: User | Agency, referral: Referral, pathway: Path
 
 
 def can_read_update(reader: User | Agency, update: UpdateRequest) -> bool:
-    """An agency's update: its own agency always reads it back; anyone else by what it is about."""
+    """An agency's update: its own agency always reads it back (it wrote it, even when it marked it
+    as about a pathway it does not work on); anyone else by what it is about."""
     agency_id = reader.id if isinstance(reader, Agency) else reader.agency_id
     referral = update.item.referral
     if agency_id == update.agency_id and can_read_text_about(reader, referral, None):

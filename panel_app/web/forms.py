@@ -594,11 +594,12 @@ class RequestUpdatesForm(PanelForm):
 
 
 class UpdateForm(PanelForm):
+    # Not required: a form sent without it (a page loaded before this field existed) sends a general
+    # update, as every update was before.
     about = ChoiceRadio(_l("What is your update about?"), choices=[], default="general", widget=RadioInput(),
                         description=_l("An update about health or substance misuse reaches only the broker, the "
                                        "referring agency and the agencies working on that pathway for this young "
                                        "person. Anything else reaches every agency involved in the case."))
-    # No "required": a form sent without it (an older page) sends a general update, as before.
     update = TextAreaField(_l("Your agency's update"), widget=TextArea(),
                            description=_l("What has happened since the last panel, and what your agency is doing"),
                            validators=[InputRequired(message=_l("Enter your update")), _too_long(20_000)])
