@@ -279,7 +279,8 @@ class AgendaItemOut(Outgoing):
     referral_id: int | None = Field(description="Only for cases the caller may see")
     young_person: YoungPersonOut | None = Field(description="Only for cases the caller may see")
     restricted: RestrictedCaseOut | None = Field(description="For the other cases: initials, age, pathways of need")
-    information_sent_by: list[int] = Field(description="Agencies that sent their update (cases the caller may see)")
+    information_sent_by: list[int] = Field(description="Agencies that sent their update (cases the caller may see; "
+                                           "an update about health or substance misuse only to its readers)")
     notes: list[CaseNoteOut] = Field(default_factory=list, description="The panel's discussion notes the caller "
                                      "may read: the general note, and each pathway's (health and substance misuse "
                                      "only for the broker, the referrer and the agencies working on that pathway)")
