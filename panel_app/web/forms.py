@@ -406,6 +406,16 @@ class ConfirmForm(PanelForm):
         return _version(self)
 
 
+class AcceptForm(ConfirmForm):
+    """Accepting a referral whose young person may already be known to the partnership: the broker
+    says whether it is the same young person (choices set by the page: ``new`` or a record's id)."""
+
+    same_as = ChoiceRadio(_l("Is this the same young person?"), choices=[], widget=RadioInput(),
+                          validators=[InputRequired(message=_l("Say whether this is the same young person"))],
+                          invalid_message=_l("Choose one of the young people listed, or a new young person"))
+    submit = SubmitField(_l("Accept referral"), widget=SubmitInput())
+
+
 class DeclineForm(ConfirmForm):
     reason = TextAreaField(_l("Why are you declining this referral?"), widget=TextArea(),
                            description=_l("The referring agency will see this"),
