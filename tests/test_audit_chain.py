@@ -114,6 +114,16 @@ def test_db_roles_grant_refuses_a_role_that_does_not_exist_and_sqlite(app: Flask
     assert expected in result.output
 
 
+def test_db_roles_grant_refuses_the_role_that_owns_the_tables(app: Flask, databases: FreshDatabases,
+                                                              dialect: str) -> None:
+    if dialect != "postgresql":
+        pytest.skip(ON_SQLITE)
+    owner = sa.engine.make_url(databases.server_url).username
+    result = app.test_cli_runner().invoke(args=["db-roles", "grant", owner])
+    assert result.exit_code == 1
+    assert "owns the tables, so it could rewrite the audit trail" in result.output
+
+
 # --- The chain -----------------------------------------------------------------------------------
 
 
