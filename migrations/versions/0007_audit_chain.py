@@ -1,6 +1,6 @@
 """audit rows carry a hash chained to the row before, so a rewritten or removed row is evident
 
-Revision ID: 0010_audit_chain
+Revision ID: 0007_audit_chain
 Revises: 0006_action_update_day
 Create Date: 2026-12-07 22:10:00
 
@@ -12,7 +12,7 @@ from datetime import UTC
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0010_audit_chain'
+revision = '0007_audit_chain'
 down_revision = '0006_action_update_day'
 branch_labels = None
 depends_on = None
