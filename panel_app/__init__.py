@@ -58,6 +58,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
 
     from panel_app.api import api
+    from panel_app.web.account import account
     from panel_app.web.auth import auth
     from panel_app.web.home import home
     from panel_app.web.actions import actions
@@ -70,7 +71,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # Every <int:...> in a URL is a record id: bounded, so a huge number is a 404, not an overflow.
     app.url_map.converters["int"] = doors.RecordIdConverter
 
-    for blueprint in (meta, auth, home, referrals, meetings, actions, gaps, calendar, api):
+    for blueprint in (meta, auth, account, home, referrals, meetings, actions, gaps, calendar, api):
         app.register_blueprint(blueprint)
     csrf.exempt(api)  # the API authenticates with bearer tokens, never with cookies
 

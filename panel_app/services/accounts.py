@@ -236,6 +236,20 @@ def change_password(user: User, new_password: str, *, keep: UserSession | None =
                  record_type="user", record_id=user.id)
 
 
+def change_own_password(user: User, current_password: str, new_password: str, *, keep: UserSession | None) -> None:
+    """The person changes their own password, proving the current one first; their other sessions
+    and API tokens end, this session goes on."""
+    try:
+        _hasher().verify(user.password_hash, current_password[:MAX_PASSWORD_LENGTH])
+    except (VerificationError, InvalidHashError):
+        raise RuleBroken(_("Your current password is not right."),
+                         {"current_password": _("Your current password is not right")}) from None
+    if new_password == current_password:
+        raise RuleBroken(_("The new password must be different from the current one."),
+                         {"new_password": _("Choose a password different from your current one")})
+    change_password(user, new_password, keep=keep)
+
+
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise RuleBroken(
@@ -247,6 +261,11 @@ def _check_password(password: str) -> None:
             _("A password can have at most %(count)d characters.", count=MAX_PASSWORD_LENGTH),
             {"password": _("Use %(count)d characters or fewer", count=MAX_PASSWORD_LENGTH)},
         )
+
+
+def sessions_of(user: User) -> list[UserSession]:
+    """The person's signed-in sessions still running, the most recently used first."""
+    return session_store.live_sessions(user)
 
 
 def user_with_email(email: str) -> User | None:
