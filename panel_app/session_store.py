@@ -32,6 +32,7 @@ from typing import Any
 from flask import Flask, Request, Response, current_app, request, session
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
+from flask_login import current_user
 from sqlalchemy import delete, func, or_, select, update
 from werkzeug.datastructures import CallbackDict
 
@@ -104,6 +105,13 @@ def _owner(data: StoredSession) -> int | None:
         return None
 
 
+_FLASK_LOGIN_KEYS = ("_user_id", "_fresh", "_id", "_remember", "_remember_seconds")
+
+
+def _signed_in_as(owner: int) -> bool:
+    return bool(current_user.is_authenticated and current_user.get_id() == str(owner))
+
+
 def _end(record: UserSession, now: datetime) -> None:
     if record.user_id is None:
         db.session.delete(record)  # nobody's: nothing worth keeping
@@ -155,6 +163,12 @@ class DatabaseSessionInterface(SessionInterface):
             _end(record, now)
             record = session.record = None
         if record is None:
+            if owner is not None and not _signed_in_as(owner):
+                # A new row takes its owner only from a real sign-in in this request, never from data
+                # the session merely carries over (a row whose owner and data disagree, say).
+                for key in _FLASK_LOGIN_KEYS:
+                    session.pop(key, None)
+                owner = None
             if session:
                 secret = secrets.token_urlsafe(32)
                 record = UserSession(

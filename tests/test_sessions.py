@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from panel_app.config import settings_from_environment
 from panel_app.models import ApiToken, AuditEvent, Role, User, UserSession, db, utcnow
 from panel_app.services import accounts
-from tests.conftest import PASSWORD, client_for, csrf_token_from, sign_in
+from tests.conftest import PASSWORD, client_for, counting_queries, csrf_token_from, sign_in
 from tests.factories import make_user
 
 COOKIE = "panel_session"
@@ -190,9 +190,27 @@ def test_a_session_whose_stored_person_differs_from_its_data_signs_nobody_in(app
     row = _row(_cookie(client))
     row.data = {**row.data, "_user_id": str(victim.id)}
     db.session.commit()
-    response = client.get("/")
-    assert "Victim Person" not in response.text
-    assert response.status_code == 302
+    for _attempt in range(2):  # nor does the session that replaces it
+        response = client.get("/")
+        assert "Victim Person" not in response.text
+        assert response.status_code == 302
+    owners = db.session.scalars(select(UserSession.user_id).where(UserSession.ended_at.is_(None)))
+    assert victim.id not in set(owners)
+
+
+def test_a_page_view_within_a_minute_writes_nothing_to_the_session(app: Flask) -> None:
+    user = _person("quiet@example.org", name="Quiet Person")
+    client = client_for(app, user)
+    assert _signed_in_page(client, "Quiet Person")
+    with counting_queries() as statements:
+        assert _signed_in_page(client, "Quiet Person")
+    writes = [s for s in statements if "user_session" in s and not s.lstrip().upper().startswith("SELECT")]
+    assert writes == []
+    _move_clock(_cookie(client), last_seen_at=timedelta(minutes=2))
+    with counting_queries() as statements:
+        assert _signed_in_page(client, "Quiet Person")
+    assert [s for s in statements if s.lstrip().upper().startswith("UPDATE USER_SESSION")]
+    assert utcnow() - _row(_cookie(client)).last_seen_at < timedelta(minutes=1)
 
 
 # --- Timeouts ------------------------------------------------------------------------------------
