@@ -100,6 +100,9 @@ def settings_from_environment(instance_path: str, env: dict[str, str] | None = N
         "SESSION_IDLE_MINUTES": idle_minutes,
         "SESSION_LIFETIME_HOURS": lifetime_hours,
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=lifetime_hours),
+        # A session's "last used" time (and an API token's) is written at most this often, not on
+        # every request: an idle timeout counted in minutes does not need more.
+        "SESSION_TOUCH_SECONDS": _int(env, "SESSION_TOUCH_SECONDS", 60),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": _flag(env.get("SESSION_COOKIE_SECURE"), production),

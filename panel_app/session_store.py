@@ -38,10 +38,6 @@ from werkzeug.datastructures import CallbackDict
 
 from panel_app.models import User, UserSession, db, utcnow
 
-# last_seen_at is written at most this often: an idle timeout of minutes does not need a write
-# on every request.
-LAST_SEEN_STEP = timedelta(seconds=60)
-
 _serializer = TaggedJSONSerializer()
 
 
@@ -188,7 +184,8 @@ class DatabaseSessionInterface(SessionInterface):
         else:
             if session.modified:
                 record.data = _stored(session)
-            if now - record.last_seen_at >= LAST_SEEN_STEP:
+            # Written at most every SESSION_TOUCH_SECONDS: an idle timeout of minutes needs no more.
+            if now - record.last_seen_at >= timedelta(seconds=app.config["SESSION_TOUCH_SECONDS"]):
                 record.last_seen_at = now
         # The request's own work was committed before this (doors._commit_the_request runs first, as
         # an after_request function); the session's row is committed on its own.

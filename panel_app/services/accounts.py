@@ -94,10 +94,6 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-# last_used_at is written at most this often: it tells a token in use from a forgotten one.
-LAST_USED_STEP = timedelta(seconds=60)
-
-
 def _live_token(now: datetime) -> Any:
     return ApiToken.revoked_at.is_(None) & (ApiToken.expires_at > now)
 
@@ -166,7 +162,9 @@ def user_for_api_token(token: str) -> User | None:
     now = utcnow()
     if api_token.revoked_at is not None or api_token.expires_at <= now or not user.active:
         return None
-    if api_token.last_used_at is None or now - api_token.last_used_at >= LAST_USED_STEP:
+    # Tells a token in use from a forgotten one; written at most every SESSION_TOUCH_SECONDS.
+    touch = timedelta(seconds=current_app.config["SESSION_TOUCH_SECONDS"])
+    if api_token.last_used_at is None or now - api_token.last_used_at >= touch:
         api_token.last_used_at = now  # committed with the request
     return user
 
