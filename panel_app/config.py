@@ -55,10 +55,21 @@ def _development_secret_key(instance_path: str) -> str:
         return key
     key = secrets.token_urlsafe(32)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Readable by its owner only; written whole, so a half-written key is never read back.
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # Written whole to a file of its own (readable by its owner only), then put in place in one
+    # step: several dev workers starting at once all end up with the one key that got there first.
+    draft = path.with_name(f"secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(key + "\n")
+    try:
+        if path.exists():
+            os.replace(draft, path)  # the file held no usable key: this one takes its place
+        else:
+            os.link(draft, path)
+    except FileExistsError:
+        key = path.read_text().strip()
+    finally:
+        draft.unlink(missing_ok=True)
     return key
 
 

@@ -526,6 +526,12 @@ def test_development_makes_a_random_secret_key_per_instance_and_keeps_it(tmp_pat
     key_file = first_instance / "secret_key"
     assert key_file.read_text().strip() == first
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    assert [p.name for p in first_instance.iterdir()] == ["secret_key"]  # no draft left behind
+    # An empty key file (a disk that filled up) is replaced by a good key.
+    (tmp_path / "four").mkdir()
+    (tmp_path / "four" / "secret_key").write_text("")
+    replaced = settings_from_environment(str(tmp_path / "four"), {})["SECRET_KEY"]
+    assert len(replaced) >= 43 and (tmp_path / "four" / "secret_key").read_text().strip() == replaced
     # A key given in the environment wins, and nothing is written.
     given = settings_from_environment(str(tmp_path / "three"), {"SECRET_KEY": "k" * 40})
     assert given["SECRET_KEY"] == "k" * 40
