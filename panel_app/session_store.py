@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,9 +35,12 @@ from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
 from flask_login import current_user
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.datastructures import CallbackDict
 
 from panel_app.models import User, UserSession, db, utcnow
+
+log = logging.getLogger(__name__)
 
 _serializer = TaggedJSONSerializer()
 
@@ -130,7 +134,13 @@ class DatabaseSessionInterface(SessionInterface):
         secret = request.cookies.get(self.get_cookie_name(app), "")
         if not secret or len(secret) > 128:
             return StoredSession()
-        record = db.session.get(UserSession, digest(secret))
+        try:
+            record = db.session.get(UserSession, digest(secret))
+        except SQLAlchemyError:
+            # The database is down: no session (signed out); the page itself answers the outage.
+            log.warning("could not read a session", exc_info=True)
+            db.session.rollback()
+            return None
         if record is None:
             return StoredSession(cookie_sent=True)
         if not is_live(record):
@@ -190,7 +200,12 @@ class DatabaseSessionInterface(SessionInterface):
         # The request's own work was committed before this (doors._commit_the_request runs first, as
         # an after_request function); the session's row is committed on its own.
         if db.session.new or db.session.dirty or db.session.deleted:
-            db.session.commit()
+            try:
+                db.session.commit()
+            except SQLAlchemyError:
+                # The answer stands; only the session's change is lost (the person may need to sign in again).
+                log.warning("could not store a session", exc_info=True)
+                db.session.rollback()
 
     def _set_cookie(self, app: Flask, response: Response, secret: str, expires: datetime) -> None:
         response.set_cookie(

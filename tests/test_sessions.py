@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from panel_app.config import settings_from_environment
 from panel_app.models import ApiToken, AuditEvent, Role, User, UserSession, db, utcnow
 from panel_app.services import accounts
-from tests.conftest import PASSWORD, client_for, counting_queries, csrf_token_from, sign_in
+from tests.conftest import PASSWORD, build_app, client_for, counting_queries, csrf_token_from, sign_in
 from tests.factories import make_user
 
 COOKIE = "panel_session"
@@ -536,3 +536,20 @@ def test_development_makes_a_random_secret_key_per_instance_and_keeps_it(tmp_pat
     given = settings_from_environment(str(tmp_path / "three"), {"SECRET_KEY": "k" * 40})
     assert given["SECRET_KEY"] == "k" * 40
     assert not (tmp_path / "three" / "secret_key").exists()
+
+
+# --- The database unavailable --------------------------------------------------------------------
+
+
+def test_with_the_database_down_a_browser_with_a_session_still_gets_an_answer() -> None:
+    """Reading the session happens before any view; a database outage there must not become a bare
+    server error: the health check still says 503, a page still gets the service's own error page."""
+    app = build_app("postgresql+psycopg://nobody@127.0.0.1:9/nowhere?connect_timeout=2")
+    browser = app.test_client()
+    browser.set_cookie(COOKIE, "a" * 43)
+    health = browser.get("/healthz")
+    assert health.status_code == 503
+    assert health.get_json()["status"] == "unavailable"
+    page = browser.get("/")
+    assert page.status_code in (302, 500, 503)
+    assert "Traceback" not in page.text
