@@ -58,6 +58,12 @@ def lifetime_limit() -> timedelta:
     return timedelta(hours=current_app.config["SESSION_LIFETIME_HOURS"])
 
 
+def touch_interval() -> timedelta:
+    """How often at most "last used" times are written: ``SESSION_TOUCH_SECONDS``, but never more
+    than half the idle timeout (or a session in use could time out between two writes)."""
+    return min(timedelta(seconds=current_app.config["SESSION_TOUCH_SECONDS"]), idle_limit() / 2)
+
+
 def is_live(record: UserSession, now: datetime | None = None) -> bool:
     """Not ended, used within the idle timeout, and younger than the absolute lifetime."""
     now = now or utcnow()
@@ -194,8 +200,8 @@ class DatabaseSessionInterface(SessionInterface):
         else:
             if session.modified:
                 record.data = _stored(session)
-            # Written at most every SESSION_TOUCH_SECONDS: an idle timeout of minutes needs no more.
-            if now - record.last_seen_at >= timedelta(seconds=app.config["SESSION_TOUCH_SECONDS"]):
+            # Not on every request: an idle timeout of minutes needs no more.
+            if now - record.last_seen_at >= touch_interval():
                 record.last_seen_at = now
         # The request's own work was committed before this (doors._commit_the_request runs first, as
         # an after_request function); the session's row is committed on its own.

@@ -257,6 +257,16 @@ def test_the_timeouts_are_settings(app: Flask, tmp_path: Path) -> None:
         _gets_no_page(client, "Short Person")
 
 
+def test_a_session_in_use_never_idles_out_between_two_writes_of_its_last_use(app: Flask) -> None:
+    """However rarely "last used" is written, it is written at least every half idle timeout."""
+    user = _person("steady@example.org", name="Steady Person")
+    client = client_for(app, user)
+    with _settings(app, SESSION_TOUCH_SECONDS=24 * 3600):
+        _move_clock(_cookie(client), last_seen_at=timedelta(minutes=16))
+        assert _signed_in_page(client, "Steady Person")
+        assert utcnow() - _row(_cookie(client)).last_seen_at < timedelta(minutes=1)
+
+
 def test_the_cookie_expires_with_the_absolute_lifetime(app: Flask) -> None:
     user = _person("expiry@example.org")
     client = app.test_client()

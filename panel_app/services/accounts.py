@@ -162,9 +162,8 @@ def user_for_api_token(token: str) -> User | None:
     now = utcnow()
     if api_token.revoked_at is not None or api_token.expires_at <= now or not user.active:
         return None
-    # Tells a token in use from a forgotten one; written at most every SESSION_TOUCH_SECONDS.
-    touch = timedelta(seconds=current_app.config["SESSION_TOUCH_SECONDS"])
-    if api_token.last_used_at is None or now - api_token.last_used_at >= touch:
+    # Tells a token in use from a forgotten one; not written on every call.
+    if api_token.last_used_at is None or now - api_token.last_used_at >= session_store.touch_interval():
         api_token.last_used_at = now  # committed with the request
     return user
 
