@@ -120,7 +120,7 @@ def _load_user(user_id: str) -> User | None:
         wanted = int(user_id)
     except ValueError:
         return None
-    if record is None or record.user_id != wanted or record.ended_at is not None:
+    if record is None or record.user_id != wanted or not session_store.is_live(record):
         return None
     user = db.session.get(User, wanted)
     if user is None or not user.active:
