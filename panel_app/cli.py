@@ -6,11 +6,12 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 
-from panel_app import audit
+from panel_app import audit, session_store
 from panel_app.documents import mail
 from panel_app.errors import PanelError
 from panel_app.extensions import db
-from panel_app.services import actions, database_roles, demo, partnerships, referrals
+from panel_app.models import User
+from panel_app.services import accounts, actions, database_roles, demo, partnerships, referrals
 
 
 def install(app: Flask) -> None:
@@ -19,6 +20,7 @@ def install(app: Flask) -> None:
     app.cli.add_command(send_reminders_command)
     app.cli.add_command(audit_group)
     app.cli.add_command(db_roles_group)
+    app.cli.add_command(users_group)
 
 
 @click.command("seed-demo")
@@ -104,3 +106,54 @@ def db_roles_grant_command(role: str) -> None:
     db.session.commit()
     click.echo(f"Granted {role} what the application needs ({len(statements)} statements); "
                "on audit_event only SELECT and INSERT.")
+# --- People (the admin's way until the admin pages exist) ---------------------------------------
+
+
+@click.group("users")
+def users_group() -> None:
+    """Deactivate, reactivate and sign out people."""
+
+
+def _person(email: str) -> User:
+    user = accounts.user_with_email(email)
+    if user is None:
+        raise click.ClickException(f"There is no account with the email address {email!r}.")
+    return user
+
+
+@users_group.command("deactivate")
+@click.argument("email")
+def deactivate_command(email: str) -> None:
+    """Stop a person signing in; their sessions, API tokens and calendar feed link end now."""
+    user = _person(email)
+    accounts.deactivate(user)
+    db.session.commit()
+    click.echo(f"{user.email} is deactivated: signed out everywhere, API tokens and calendar link ended.")
+
+
+@users_group.command("reactivate")
+@click.argument("email")
+def reactivate_command(email: str) -> None:
+    """Let a deactivated person sign in again (nothing from before works again)."""
+    user = _person(email)
+    accounts.reactivate(user)
+    db.session.commit()
+    click.echo(f"{user.email} can sign in again.")
+
+
+@users_group.command("end-sessions")
+@click.argument("email")
+def end_sessions_command(email: str) -> None:
+    """Sign a person out everywhere and end their API tokens (a lost phone, a shared computer)."""
+    user = _person(email)
+    accounts.end_everything(user, why="ended_by_admin")
+    db.session.commit()
+    click.echo(f"{user.email} is signed out everywhere and their API tokens are ended.")
+
+
+@users_group.command("purge-sessions")
+def purge_sessions_command() -> None:
+    """Delete sessions nobody can use any more (run daily from cron)."""
+    removed = session_store.purge()
+    db.session.commit()
+    click.echo(f"Sessions deleted: {removed}.")

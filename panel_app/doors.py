@@ -31,7 +31,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import IntegerConverter, Map
 
-from panel_app import audit, policy
+from panel_app import audit, policy, session_store
 from panel_app.documents import mail
 from panel_app.errors import PanelError
 from panel_app.extensions import db, login_manager
@@ -114,12 +114,22 @@ def install(app: Flask) -> None:
 
 
 def _load_user(user_id: str) -> User | None:
+    """The person signed in to this request's session: only while its stored row is live and
+    belongs to them (session_store ends rows on sign-out, timeouts and by admins), and only while
+    the person is active."""
+    record = session_store.current_record()
     try:
-        user = db.session.get(User, int(user_id))
+        wanted = int(user_id)
     except ValueError:
         return None
-    # A deactivated account's sessions end at its next request.
-    return user if user is not None and user.active else None
+    if record is None or record.user_id != wanted or not session_store.is_live(record):
+        return None
+    user = db.session.get(User, wanted)
+    if user is None or not user.active:
+        # A deactivated account's session ends at its next request, whatever deactivated it.
+        session_store.end_session(record)
+        return None
+    return user
 
 
 def is_api_request() -> bool:

@@ -176,6 +176,11 @@ ROUTE_RULES: dict[str, RouteRule] = {
     "api.gap_response": SIGNED_IN,
     "api.gaps_report": SIGNED_IN,
     "calendar.settings": SIGNED_IN,
+    # A person's own sessions, tokens and password: only ever their own (scoped in the services).
+    "account.show": SIGNED_IN,
+    "account.sign_out_elsewhere": SIGNED_IN,
+    "account.revoke_token": SIGNED_IN,
+    "account.change_password": SIGNED_IN,
     # The feed authenticates by the secret in its URL (calendar programs cannot sign in).
     "calendar.feed": PUBLIC,
     "api.meetings_list": SIGNED_IN,

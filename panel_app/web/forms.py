@@ -664,6 +664,28 @@ class CalendarForm(PanelForm):
     submit = SubmitField(_l("Create a new calendar link"), widget=SubmitInput())
 
 
+class SignOutElsewhereForm(PanelForm):
+    submit = SubmitField(_l("Sign out everywhere else"), widget=SubmitInput())
+
+
+class RevokeTokenForm(PanelForm):
+    """One per token on the account page: only the CSRF token; the token's id is in the URL."""
+
+
+class ChangePasswordForm(PanelForm):
+    current_password = PasswordField(
+        _l("Current password"), widget=PasswordInput(),
+        validators=[InputRequired(_l("Enter your current password")),
+                    Length(max=256, message=_l("Password must be 256 characters or fewer"))],
+    )
+    new_password = PasswordField(
+        _l("New password"), widget=PasswordInput(),
+        validators=[InputRequired(_l("Enter a new password")),
+                    Length(max=256, message=_l("Password must be 256 characters or fewer"))],
+    )
+    submit = SubmitField(_l("Change password"), widget=SubmitInput())
+
+
 # --- Actions and plans --------------------------------------------------------------------------
 
 
