@@ -4,16 +4,16 @@ A health or substance-misuse update or note reaches only the broker, the referre
 working on that pathway (issue 9); a general one (no pathway) reaches everyone who sees the case.
 Existing updates and notes stay general, as they were read until now.
 
-Revision ID: 0007_pathway_of_free_text
-Revises: 0006_action_update_day
+Revision ID: 0009_pathway_of_free_text
+Revises: 0008_user_sessions
 Create Date: 2026-12-07 22:00:00
 
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0007_pathway_of_free_text'
-down_revision = '0006_action_update_day'
+revision = '0009_pathway_of_free_text'
+down_revision = '0008_user_sessions'
 branch_labels = None
 depends_on = None
 
