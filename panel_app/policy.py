@@ -22,13 +22,16 @@ from sqlalchemy import Select, and_, exists, false, or_, select
 from panel_app.models import (
     Action,
     Agency,
+    AgendaNote,
     OutboxEmail,
     PanelMeeting,
     Partnership,
     Referral,
     ReferralAccess,
+    ReferralStatus,
     Role,
     ServiceGap,
+    UpdateRequest,
     User,
     db,
 )
@@ -112,6 +115,8 @@ ROUTE_RULES: dict[str, RouteRule] = {
     "api.referral_create": SIGNED_IN,
     "api.referral_detail": SIGNED_IN,
     "api.referral_share": SIGNED_IN,
+    "api.referral_accept": SIGNED_IN,
+    "api.referral_decline": SIGNED_IN,
     # Meetings: the partnership's members (its brokers and member agencies' staff); what each sees of
     # the agenda is scoped per case below.
     "meetings.index": CASE_WORKERS,
@@ -174,6 +179,11 @@ ROUTE_RULES: dict[str, RouteRule] = {
     "api.gap_response": SIGNED_IN,
     "api.gaps_report": SIGNED_IN,
     "calendar.settings": SIGNED_IN,
+    # A person's own sessions, tokens and password: only ever their own (scoped in the services).
+    "account.show": SIGNED_IN,
+    "account.sign_out_elsewhere": SIGNED_IN,
+    "account.revoke_token": SIGNED_IN,
+    "account.change_password": SIGNED_IN,
     # The feed authenticates by the secret in its URL (calendar programs cannot sign in).
     "calendar.feed": PUBLIC,
     "api.meetings_list": SIGNED_IN,
@@ -243,6 +253,32 @@ def visible_referrals(user: User) -> Select[tuple[Referral]]:
     return query.where(false())
 
 
+def known_young_people(user: User) -> Select[tuple[int]]:
+    """Ids of the young people a person already knows: those of a referral they may see.
+
+    Referring asks this before it links a new referral to an existing young person: matching by
+    name and date of birth must never reveal, or change, a child the referrer could not see.
+    """
+    return visible_referrals(user).with_only_columns(Referral.young_person_id)
+
+
+def can_change_young_person(user: User, young_person_id: int, partnership_id: int) -> bool:
+    """Who may fill in a young person's details (contact, references, pronouns, language).
+
+    The broker of their partnership, and agency staff whose agency holds a live grant on one of
+    their open referrals (it is working with the child now). Nobody else, whatever they type.
+    """
+    if user.role is Role.BROKER:
+        return is_broker_of(user, partnership_id)
+    if user.role is not Role.AGENCY_STAFF or user.agency_id is None:
+        return False
+    working = visible_referrals(user).where(
+        Referral.young_person_id == young_person_id,
+        Referral.status.in_([ReferralStatus.SUBMITTED, ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE]),
+    ).with_only_columns(Referral.id).limit(1)
+    return db.session.scalar(working) is not None
+
+
 def is_broker_of(user: User, partnership_id: int) -> bool:
     return user.role is Role.BROKER and any(p.id == partnership_id for p in user.brokered_partnerships)
 
@@ -303,6 +339,47 @@ def _agency(agency_id: int) -> Agency:
 def can_read_note(user: User, referral: Referral, pathway: Pathway, readable: frozenset[Pathway]) -> bool:
     """A need's note: open to everyone who sees the referral, unless its pathway is restricted."""
     return pathway not in RESTRICTED_PATHWAYS or pathway in readable
+
+
+def can_view_referral(user: User, referral: Referral) -> bool:
+    """One loaded referral: the same rule as ``visible_referrals``, answered in Python (the broker of
+    its partnership, or staff of an agency with a live grant on it that still sits on the panel)."""
+    if user.role is Role.BROKER:
+        return is_broker_of(user, referral.partnership_id)
+    if user.role is Role.AGENCY_STAFF and user.agency_id is not None:
+        granted = any(grant.agency_id == user.agency_id and grant.revoked_at is None for grant in referral.grants)
+        return granted and any(agency.id == user.agency_id for agency in referral.partnership.agencies)
+    return False
+
+
+def can_read_text_about(reader: User | Agency, referral: Referral, pathway: Pathway | None) -> bool:
+    """Free text about a case (an agency's update before the panel, the chair's discussion note) that
+    says which pathway it is about. ``reader`` is a person, or an agency (its panel pack, its minutes).
+
+    General text (no pathway) and text about an unrestricted pathway: whoever may see the referral.
+    Health or substance misuse: the broker, the referring agency, and an agency working on that
+    pathway for this case (a live grant for it, and its type may read it), as for a need's note.
+    """
+    user = agency_viewer(reader) if isinstance(reader, Agency) else reader
+    if not can_view_referral(user, referral):
+        return False
+    if pathway is None or pathway not in RESTRICTED_PATHWAYS:
+        return True
+    return pathway in readable_restricted_pathways(user, referral)
+
+
+def can_read_update(reader: User | Agency, update: UpdateRequest) -> bool:
+    """An agency's update: its own agency always reads it back (it wrote it, even when it marked it
+    as about a pathway it does not work on); anyone else by what it is about."""
+    agency_id = reader.id if isinstance(reader, Agency) else reader.agency_id
+    referral = update.item.referral
+    if agency_id == update.agency_id and can_read_text_about(reader, referral, None):
+        return True
+    return can_read_text_about(reader, referral, update.pathway)
+
+
+def can_read_agenda_note(reader: User | Agency, note: AgendaNote) -> bool:
+    return can_read_text_about(reader, note.item.referral, note.pathway)
 
 
 def member_partnership_ids(user: User) -> Select[tuple[int]]:

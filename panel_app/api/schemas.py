@@ -126,6 +126,20 @@ class ReferralIn(Incoming):
                                             "made for. Agency staff always refer for their own agency.")
 
 
+class AcceptIn(Incoming):
+    same_as_young_person_id: RecordId | None = Field(
+        default=None, description="One of the referral's possible_matches: the young person this referral is about "
+        "(the referral joins their record). Leave out to accept it as a new young person.")
+    version: int | None = Field(default=None, ge=0, le=MAX_ID,
+                                description="The version you read; a 409 if the referral changed since")
+
+
+class DeclineIn(Incoming):
+    reason: str = Field(min_length=1, max_length=NOTE_MAX, description="Why; the referring agency sees it")
+    version: int | None = Field(default=None, ge=0, le=MAX_ID,
+                                description="The version you read; a 409 if the referral changed since")
+
+
 class ShareIn(Incoming):
     agency_id: RecordId
     pathways: list[PathwayKey] | None = Field(default=None, description="The pathways the agency will work on; "
@@ -214,6 +228,9 @@ class ReferralOut(ReferralSummaryOut):
     consent: ConsentOut | None
     agencies: list[InvolvedAgencyOut]
     previous_referral_id: int | None = None
+    possible_matches: list[YoungPersonOut] | None = Field(
+        default=None, description="The broker's triage only: records of the partnership with this young person's "
+        "names and date of birth, possibly the same young person")
     decline_reason: str | None
     closure_reason: str | None
     version: int
@@ -259,6 +276,18 @@ class RestrictedCaseOut(Outgoing):
     pathways_of_need: list[PathwayKey]
 
 
+class CaseNoteOut(Outgoing):
+    pathway: PathwayKey | None = Field(description="The pathway the note is about; null for the general note")
+    text: str
+
+
+class UpdateOut(Outgoing):
+    agency_id: int
+    pathway: PathwayKey | None = Field(description="The pathway the update is about; null for a general update")
+    text: str
+    sent_at: datetime
+
+
 class AgendaItemOut(Outgoing):
     id: int
     position: int
@@ -267,7 +296,14 @@ class AgendaItemOut(Outgoing):
     referral_id: int | None = Field(description="Only for cases the caller may see")
     young_person: YoungPersonOut | None = Field(description="Only for cases the caller may see")
     restricted: RestrictedCaseOut | None = Field(description="For the other cases: initials, age, pathways of need")
-    information_sent_by: list[int] = Field(description="Agencies that sent their update (cases the caller may see)")
+    information_sent_by: list[int] = Field(description="Agencies that sent their update (cases the caller may see; "
+                                           "an update about health or substance misuse only to its readers)")
+    notes: list[CaseNoteOut] = Field(default_factory=list, description="The panel's discussion notes the caller "
+                                     "may read: the general note, and each pathway's (health and substance misuse "
+                                     "only for the broker, the referrer and the agencies working on that pathway)")
+    decisions: str | None = Field(default=None, description="The panel's decisions (cases the caller may see)")
+    updates: list[UpdateOut] = Field(default_factory=list, description="The updates sent before the panel that the "
+                                     "caller may read (restricted as the notes are)")
 
 
 class MeetingOut(Outgoing):

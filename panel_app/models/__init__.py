@@ -16,6 +16,7 @@ from panel_app.models.base import Base, db, utcnow
 from panel_app.models.meetings import (
     AgendaItem,
     AgendaKind,
+    AgendaNote,
     Attendance,
     AttendanceStatus,
     MeetingSeries,
@@ -25,7 +26,7 @@ from panel_app.models.meetings import (
     UpdateRequest,
 )
 from panel_app.models.outbox import EmailStatus, OutboxAttachment, OutboxEmail, SentEmail
-from panel_app.models.people import Agency, ApiToken, Partnership, Region, Role, User
+from panel_app.models.people import Agency, ApiToken, Partnership, Region, Role, User, UserSession
 from panel_app.models.referrals import (
     AccessReason,
     ClosureReason,
@@ -53,6 +54,7 @@ __all__ = [
     "Agency",
     "AgendaItem",
     "AgendaKind",
+    "AgendaNote",
     "ApiToken",
     "Attendance",
     "AttendanceStatus",
@@ -90,6 +92,7 @@ __all__ = [
     "ServiceGap",
     "UpdateRequest",
     "User",
+    "UserSession",
     "YoungPerson",
     "db",
     "utcnow",

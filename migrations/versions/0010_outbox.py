@@ -3,16 +3,16 @@
 Retried with back-off, their fate shown on the record's page. Replaces ``sent_email``, which
 recorded an email but not its body, so nothing could be retried.
 
-Revision ID: 0009_outbox
-Revises: 0006_action_update_day
+Revision ID: 0010_outbox
+Revises: 0009_pathway_of_free_text
 Create Date: 2026-12-07 22:00:00
 
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0009_outbox'
-down_revision = '0006_action_update_day'
+revision = '0010_outbox'
+down_revision = '0009_pathway_of_free_text'
 branch_labels = None
 depends_on = None
 
