@@ -427,6 +427,10 @@ class ControllableMailServer(CapturedMail):
 
     handler: _Moody
     gate: _Gate
+    config: Any  # the app's settings: a silent server is given up on sooner
+
+    SILENT_TIMEOUT = 1  # seconds: short, so a test waits little for a server that never answers
+    TIMEOUT = 5  # seconds: long enough for a loaded machine's loopback server to answer
 
     def refuse_recipients(self, reply: str = "451 4.3.0 Mailbox temporarily unavailable") -> None:
         self.handler.refuse_rcpt = reply
@@ -436,15 +440,17 @@ class ControllableMailServer(CapturedMail):
 
     def go_silent(self) -> None:
         self.gate.silent = True
+        self.config["MAIL_TIMEOUT"] = self.SILENT_TIMEOUT
 
     def come_back(self) -> None:
         self.handler.refuse_rcpt = self.handler.refuse_data = None
         self.gate.silent = False
+        self.config["MAIL_TIMEOUT"] = self.TIMEOUT
 
 
 @pytest.fixture
 def mail_server(app: Flask) -> Iterator[ControllableMailServer]:
-    """Like ``smtp``, but the test decides how the server behaves; attempts time out after 1 second."""
+    """Like ``smtp``, but the test decides how the server behaves (and, silent, gives up after 1 second)."""
     from aiosmtpd.controller import Controller
 
     handler = _Moody()
@@ -455,9 +461,9 @@ def mail_server(app: Flask) -> Iterator[ControllableMailServer]:
     controller.start()
     gate = _Gate(port)
     saved = {key: app.config[key] for key in ("MAIL_SERVER", "MAIL_PORT", "MAIL_TIMEOUT")}
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=gate.port, MAIL_TIMEOUT=1)
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=gate.port, MAIL_TIMEOUT=ControllableMailServer.TIMEOUT)
     try:
-        yield ControllableMailServer(handler.messages, handler, gate)
+        yield ControllableMailServer(handler.messages, handler, gate, app.config)
     finally:
         app.config.update(saved)
         gate.close()

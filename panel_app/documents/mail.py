@@ -128,7 +128,7 @@ def describe(error: BaseException, timeout: int | float) -> str:
         return f"the mail server refused the message: {error.smtp_code} {_text(error.smtp_error)}"
     # smtplib reports a read that timed out as a disconnection; the timeout is the real story.
     if isinstance(error, TimeoutError) or isinstance(error.__context__, TimeoutError):
-        return f"the mail server did not answer within {timeout} seconds"
+        return f"the mail server did not answer within {timeout} second{'' if timeout == 1 else 's'}"
     if isinstance(error, smtplib.SMTPServerDisconnected):
         return "the mail server closed the connection"
     if isinstance(error, OSError):
