@@ -349,6 +349,7 @@ def test_approving_minutes_says_queued_and_the_meeting_page_shows_each_email_unt
     broker = make_user(Role.BROKER, email="broker@minutes.example")
     partnership = make_partnership(name="Minutes Partnership", agencies=agencies, brokers=[broker])
     meeting = make_meeting(partnership=partnership, broker=broker, starts_in=-timedelta(hours=2))
+    member = make_user(Role.AGENCY_STAFF, agency=agencies[0], email="member@minutes.example")
     with app.test_request_context("/"):
         meeting_service.mark_held(broker, meeting)
     db.session.commit()
@@ -381,6 +382,9 @@ def test_approving_minutes_says_queued_and_the_meeting_page_shows_each_email_unt
     assert sorted(str(m["To"]) for m in mail_server.messages) == sorted(a.contact_email for a in agencies)
     statuses = [s for _to, s, _t in email_rows(client.get(f"/meetings/{meeting.id}").text)]
     assert statuses and set(statuses) == {"sent"}
+    # A member agency's worker sees the meeting, not the other agencies' emails.
+    page = client_of(app, member).get(f"/meetings/{meeting.id}")
+    assert page.status_code == 200 and email_rows(page.text) == []
 
 
 def test_with_no_mail_server_emails_wait_queued_and_no_page_says_sent(app: Flask, world: World) -> None:
