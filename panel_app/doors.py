@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
@@ -373,7 +374,9 @@ def _answer_http_error(error: HTTPException) -> Response:
         error = NotFound()
     status = error.code or 500
     if status == 429:
-        message = _default_messages()[429]
+        # Our limits (panel_app.throttling) each say what was too much and how long to wait.
+        limit = getattr(error, "limit", None) if isinstance(error, RateLimitExceeded) else None
+        message = error.description if limit is not None and limit.error_message else _default_messages()[429]
     elif is_api_request() and status == 400:
         message = error.description or _default_messages()[400]
     else:

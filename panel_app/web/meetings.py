@@ -26,6 +26,7 @@ from panel_app.services import actions as action_service
 from panel_app.services import meetings as service
 from panel_app.services import referrals as referral_service
 from panel_app.services.clock import local_timezone
+from panel_app.throttling import pdf_per_person
 from panel_app.web import actions as action_pages
 from panel_app.web import forms
 from panel_app.web.pagination import pagination
@@ -565,6 +566,7 @@ def _pdf(data: bytes, name: str) -> Response:
 
 
 @meetings.route("/<int:meeting_id>/pack.pdf")
+@pdf_per_person
 def pack_pdf(meeting_id: int) -> ResponseReturnValue:
     actor = _actor()
     meeting = service.get_meeting(actor, meeting_id)
@@ -572,6 +574,7 @@ def pack_pdf(meeting_id: int) -> ResponseReturnValue:
 
 
 @meetings.route("/<int:meeting_id>/minutes.pdf")
+@pdf_per_person
 def minutes_pdf(meeting_id: int) -> ResponseReturnValue:
     actor = _actor()
     meeting = service.get_meeting(actor, meeting_id)
@@ -579,6 +582,7 @@ def minutes_pdf(meeting_id: int) -> ResponseReturnValue:
 
 
 @meetings.route("/<int:meeting_id>/actions.pdf")
+@pdf_per_person
 def actions_pdf(meeting_id: int) -> ResponseReturnValue:
     actor = _actor()
     meeting = service.get_meeting(actor, meeting_id)
