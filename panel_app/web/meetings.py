@@ -268,6 +268,9 @@ def agenda_item(meeting_id: int, item_id: int) -> ResponseReturnValue:
     item = service.item_of(meeting, item_id)
     form = forms.AgendaItemForm()
     if not form.validate_on_submit():
+        if form.minutes_allotted.errors:
+            raise BadRequest(_("Enter a number of minutes from 1 to 240."),
+                             {"minutes_allotted": str(form.minutes_allotted.errors[0])})
         raise BadRequest(_("Reload the agenda and try again."))
     action = form.action.data
     if action == "remove":
