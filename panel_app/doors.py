@@ -298,6 +298,19 @@ def _security_headers(response: Response) -> Response:
         f"script-src 'self' 'nonce-{csp_nonce()}'; "
         "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
     )
+    # No page of ours uses the camera, microphone, location, payment or sensors: no page may ask.
+    response.headers.setdefault(
+        "Permissions-Policy",
+        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), "
+        "payment=(), usb=(), interest-cohort=()",
+    )
+    if current_app.config["PRODUCTION"]:
+        # Production is served over HTTPS only (behind the reverse proxy): browsers must never try plain
+        # http:// for a year. Not in development, which runs on http://127.0.0.1.
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    # The Server header is the WSGI server's, written after the app's headers and not replaceable from
+    # here: gunicorn.conf.py makes gunicorn's name no product. (Werkzeug's server, development only,
+    # still names itself.)
     if request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
     return response
