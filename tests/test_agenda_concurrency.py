@@ -176,7 +176,9 @@ def test_the_same_referral_from_the_agenda_page_at_once_is_added_once(scene: Sce
     responses = at_the_same_moment(dialect, monkeypatch, [
         lambda c=c, t=t: c.post(url, data={**data, "csrf_token": t}) for c, t in clients])
     statuses = sorted(response.status_code for response in responses)
-    assert statuses[0] == 302 and all(status in (409, 422) for status in statuses[1:]), statuses
+    # The later ones: told it is already on the agenda (422), or, when the page had already left it out
+    # of the choices by the time their form was checked, asked to choose another (400).
+    assert statuses[0] == 302 and all(status in (400, 409, 422) for status in statuses[1:]), statuses
     for response in responses:
         assert "Traceback" not in response.get_data(as_text=True)
     assert stored_agenda(scene.app, scene.meeting_id) == [(1, scene.referral_ids[0])]
