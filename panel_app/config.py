@@ -88,6 +88,9 @@ def settings_from_environment(instance_path: str, env: dict[str, str] | None = N
         # API together. Several worker processes must share a Redis (redis://...) to share the counts.
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "panel_app"),
+        # Redis down: count in each process's memory meanwhile (the same limits, per process) rather
+        # than answer every API call with a 500.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_HEADERS_ENABLED": True,
         "SIGN_IN_FAILURES_PER_ACCOUNT": env.get("SIGN_IN_FAILURES_PER_ACCOUNT", "5 per 15 minutes"),
         "SIGN_IN_FAILURES_PER_ADDRESS": env.get("SIGN_IN_FAILURES_PER_ADDRESS", "30 per 15 minutes"),

@@ -27,7 +27,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
-from panel_app.extensions import db
+from panel_app.extensions import db, limiter
 from panel_app.models import Role
 from tests.conftest import PASSWORD, FreshDatabases, build_app, csrf_token_from, sign_in
 from tests.factories import make_user
@@ -132,6 +132,33 @@ def test_one_persons_pdfs_are_limited_across_the_page_and_the_api(app: Flask, ap
     other = app.test_client()
     assert sign_in(other, other_lead.email).status_code == 302
     assert other.get("/gaps/report.pdf").status_code == 200
+
+
+def test_the_api_description_says_any_signed_in_call_may_be_a_429(client: FlaskClient) -> None:
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    assert "429" in paths["/me"]["get"]["responses"]
+    assert "429" in paths["/meetings/{meeting_id}/pack.pdf"]["get"]["responses"]
+
+
+def test_with_redis_unreachable_the_service_still_answers_and_still_counts(
+        app: Flask, databases: FreshDatabases) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there once this block ends
+    cut_off = build_app(databases.new("redis_down"), RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{port}")
+    try:
+        with cut_off.app_context():
+            upgrade()
+            make_user(Role.BROKER, email="cut-off@example.org")
+            db.session.commit()
+        client = cut_off.test_client()
+        # Counted in the process's memory meanwhile: the same limit, and no 500.
+        assert [api_sign_in(client, "cut-off@example.org", WRONG).status_code for _ in range(5)] == [401] * 5
+        assert api_sign_in(client, "cut-off@example.org", PASSWORD).status_code == 429
+    finally:
+        with cut_off.app_context():
+            db.engine.dispose()
+        limiter.init_app(app)  # the limiter is one object for every app: give the suite's storage back
 
 
 def test_the_limits_are_settings_with_the_documented_defaults() -> None:
