@@ -95,7 +95,8 @@ def settings_from_environment(instance_path: str, env: dict[str, str] | None = N
         "SIGN_IN_FAILURES_PER_ACCOUNT": env.get("SIGN_IN_FAILURES_PER_ACCOUNT", "5 per 15 minutes"),
         "SIGN_IN_FAILURES_PER_ADDRESS": env.get("SIGN_IN_FAILURES_PER_ADDRESS", "30 per 15 minutes"),
         "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "300 per minute"),
-        "PDF_RATE_LIMIT": env.get("PDF_RATE_LIMIT", "10 per minute"),
+        # A burst limit as well: ten PDFs started at once would still hold ten workers for seconds.
+        "PDF_RATE_LIMIT": env.get("PDF_RATE_LIMIT", "4 per 10 seconds; 10 per minute"),
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": env.get("PANEL_TIMEZONE", "Europe/London"),
         "PANEL_DEMO_PASSWORD": env.get("PANEL_DEMO_PASSWORD", "demo-password-2026"),
