@@ -19,6 +19,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from panel_app import cli, doors
     from panel_app.config import settings_from_environment
     from panel_app.extensions import babel, csrf, db, limiter, login_manager, migrate
+    from panel_app.session_store import DatabaseSessionInterface
     from panel_app.web import templating
 
     app = Flask(__name__, instance_relative_config=True)
@@ -46,6 +47,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
 
     db.init_app(app)
+    # Sessions live in the database, so that they can be listed and ended (see session_store).
+    app.session_interface = DatabaseSessionInterface()
     with app.app_context():
         doors.configure_database(db.engine)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
@@ -54,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=templating.select_locale, timezone_selector=templating.select_timezone)
 
     from panel_app.api import api
+    from panel_app.web.account import account
     from panel_app.web.auth import auth
     from panel_app.web.home import home
     from panel_app.web.actions import actions
@@ -66,7 +70,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # Every <int:...> in a URL is a record id: bounded, so a huge number is a 404, not an overflow.
     app.url_map.converters["int"] = doors.RecordIdConverter
 
-    for blueprint in (meta, auth, home, referrals, meetings, actions, gaps, calendar, api):
+    for blueprint in (meta, auth, account, home, referrals, meetings, actions, gaps, calendar, api):
         app.register_blueprint(blueprint)
     csrf.exempt(api)  # the API authenticates with bearer tokens, never with cookies
 

@@ -6,16 +6,21 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 
+from panel_app import audit, session_store
 from panel_app.documents import mail
 from panel_app.errors import PanelError
 from panel_app.extensions import db
-from panel_app.services import actions, demo, partnerships, referrals
+from panel_app.models import User
+from panel_app.services import accounts, actions, database_roles, demo, partnerships, referrals
 
 
 def install(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(set_stages_command)
     app.cli.add_command(send_reminders_command)
+    app.cli.add_command(audit_group)
+    app.cli.add_command(db_roles_group)
+    app.cli.add_command(users_group)
 
 
 @click.command("seed-demo")
@@ -61,3 +66,94 @@ def send_reminders_command() -> None:
     db.session.commit()
     sent = mail.deliver_queued()
     click.echo(f"Reminders: {run}. Emails sent now: {sent}.")
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The audit trail."""
+
+
+@audit_group.command("verify")
+def audit_verify_command() -> None:
+    """Check the audit trail's hash chain, row by row in id order; exit code 1 at the first broken link."""
+    check = audit.verify_chain()
+    db.session.rollback()  # read only
+    if not check.holds:
+        click.echo(f"The chain is broken at row {check.broken_at}: {check.why}. "
+                   f"({check.rows} rows before it hold.)", err=True)
+        raise SystemExit(1)
+    click.echo(f"{check.rows} rows, the chain holds.")
+    if check.last_hash:
+        # Rows cut from the end leave no broken link: keep this somewhere else to compare with later.
+        click.echo(f"The newest row's hash is {check.last_hash}.")
+
+
+@click.group("db-roles")
+def db_roles_group() -> None:
+    """The application's PostgreSQL role (README: "Two database roles")."""
+
+
+@db_roles_group.command("grant")
+@click.argument("role")
+def db_roles_grant_command(role: str) -> None:
+    """Run as the tables' owner after every upgrade: grant ROLE, the role the application logs in as,
+    read and write on every table but only SELECT and INSERT on the audit trail."""
+    try:
+        statements = database_roles.grant_application_role(role)
+    except PanelError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    db.session.commit()
+    click.echo(f"Granted {role} what the application needs ({len(statements)} statements); "
+               "on audit_event only SELECT and INSERT.")
+# --- People (the admin's way until the admin pages exist) ---------------------------------------
+
+
+@click.group("users")
+def users_group() -> None:
+    """Deactivate, reactivate and sign out people."""
+
+
+def _person(email: str) -> User:
+    user = accounts.user_with_email(email)
+    if user is None:
+        raise click.ClickException(f"There is no account with the email address {email!r}.")
+    return user
+
+
+@users_group.command("deactivate")
+@click.argument("email")
+def deactivate_command(email: str) -> None:
+    """Stop a person signing in; their sessions, API tokens and calendar feed link end now."""
+    user = _person(email)
+    accounts.deactivate(user)
+    db.session.commit()
+    click.echo(f"{user.email} is deactivated: signed out everywhere, API tokens and calendar link ended.")
+
+
+@users_group.command("reactivate")
+@click.argument("email")
+def reactivate_command(email: str) -> None:
+    """Let a deactivated person sign in again (nothing from before works again)."""
+    user = _person(email)
+    accounts.reactivate(user)
+    db.session.commit()
+    click.echo(f"{user.email} can sign in again.")
+
+
+@users_group.command("end-sessions")
+@click.argument("email")
+def end_sessions_command(email: str) -> None:
+    """Sign a person out everywhere and end their API tokens (a lost phone, a shared computer)."""
+    user = _person(email)
+    accounts.end_everything(user, why="ended_by_admin")
+    db.session.commit()
+    click.echo(f"{user.email} is signed out everywhere and their API tokens are ended.")
+
+
+@users_group.command("purge-sessions")
+def purge_sessions_command() -> None:
+    """Delete sessions nobody can use any more (run daily from cron)."""
+    removed = session_store.purge()
+    db.session.commit()
+    click.echo(f"Sessions deleted: {removed}.")

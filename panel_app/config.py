@@ -8,6 +8,7 @@ Every setting is documented in the README's "Configuration" section. Development
 from __future__ import annotations
 
 import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,36 @@ def _database_url(raw: str) -> str:
     return raw
 
 
+def _development_secret_key(instance_path: str) -> str:
+    """Development only: a random key made once per instance folder and kept there, so the dev
+    server's CSRF tokens survive a restart, and no key anyone can read in the source signs anything."""
+    path = Path(instance_path) / "secret_key"
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    if len(key) >= 32:
+        return key
+    key = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written whole to a file of its own (readable by its owner only), then put in place in one
+    # step: several dev workers starting at once all end up with the one key that got there first.
+    draft = path.with_name(f"secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key + "\n")
+    try:
+        if path.exists():
+            os.replace(draft, path)  # the file held no usable key: this one takes its place
+        else:
+            os.link(draft, path)
+    except FileExistsError:
+        key = path.read_text().strip()
+    finally:
+        draft.unlink(missing_ok=True)
+    return key
+
+
 def settings_from_environment(instance_path: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask configuration from environment variables."""
     env = dict(os.environ if env is None else env)
@@ -53,8 +84,12 @@ def settings_from_environment(instance_path: str, env: dict[str, str] | None = N
             '(for example: python -c "import secrets; print(secrets.token_hex(32))").'
         )
     if not secret_key:
-        # Development only: a fixed key keeps sessions across restarts of the dev server.
-        secret_key = "development-only-secret-key-never-use-in-production"
+        secret_key = _development_secret_key(instance_path)
+
+    idle_minutes = _int(env, "SESSION_IDLE_MINUTES", 30)
+    lifetime_hours = _int(env, "SESSION_LIFETIME_HOURS", 10)
+    if idle_minutes < 1 or lifetime_hours < 1:
+        raise ConfigurationError("SESSION_IDLE_MINUTES and SESSION_LIFETIME_HOURS must be at least 1.")
 
     default_db = "sqlite:///" + str(Path(instance_path) / "panel_app.sqlite")
     database_url = _database_url(env.get("DATABASE_URL") or default_db)
@@ -71,7 +106,14 @@ def settings_from_environment(instance_path: str, env: dict[str, str] | None = N
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _flag(env.get("SESSION_COOKIE_SECURE"), production),
         "SESSION_COOKIE_NAME": "panel_session",
-        "PERMANENT_SESSION_LIFETIME": timedelta(minutes=_int(env, "SESSION_MINUTES", 8 * 60)),
+        # Sessions live in the database (panel_app.session_store): they end after this long without
+        # a request, and this long after signing in however much they are used.
+        "SESSION_IDLE_MINUTES": idle_minutes,
+        "SESSION_LIFETIME_HOURS": lifetime_hours,
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=lifetime_hours),
+        # A session's "last used" time (and an API token's) is written at most this often, not on
+        # every request: an idle timeout counted in minutes does not need more.
+        "SESSION_TOUCH_SECONDS": _int(env, "SESSION_TOUCH_SECONDS", 60),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": _flag(env.get("SESSION_COOKIE_SECURE"), production),
@@ -80,6 +122,8 @@ def settings_from_environment(instance_path: str, env: dict[str, str] | None = N
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
         "MAX_FORM_MEMORY_SIZE": 500_000,
         "API_TOKEN_HOURS": _int(env, "API_TOKEN_HOURS", 12),
+        # Issuing one more revokes the oldest: a forgotten script cannot pile up live tokens.
+        "API_TOKENS_PER_PERSON": _int(env, "API_TOKENS_PER_PERSON", 5),
         # Argon2id parameters (RFC 9106 "second recommended option"); tests lower them.
         "ARGON2_TIME_COST": _int(env, "ARGON2_TIME_COST", 3),
         "ARGON2_MEMORY_COST": _int(env, "ARGON2_MEMORY_COST", 64 * 1024),

@@ -32,7 +32,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import IntegerConverter, Map
 
-from panel_app import policy
+from panel_app import audit, policy, session_store
 from panel_app.documents import mail
 from panel_app.errors import PanelError
 from panel_app.extensions import db, login_manager
@@ -141,6 +141,7 @@ def install(app: Flask) -> None:
     app.before_request(_refuse_nul_characters)
     app.before_request(_enforce_route_rule)
     app.after_request(_commit_the_request)
+    app.after_request(_record_refused_access)  # after_request runs last-registered first: before the commit
     app.after_request(_security_headers)
     app.register_error_handler(PanelError, _answer_panel_error)
     app.register_error_handler(StaleDataError, _answer_stale_data)
@@ -153,12 +154,22 @@ def install(app: Flask) -> None:
 
 
 def _load_user(user_id: str) -> User | None:
+    """The person signed in to this request's session: only while its stored row is live and
+    belongs to them (session_store ends rows on sign-out, timeouts and by admins), and only while
+    the person is active."""
+    record = session_store.current_record()
     try:
-        user = db.session.get(User, int(user_id))
+        wanted = int(user_id)
     except ValueError:
         return None
-    # A deactivated account's sessions end at its next request.
-    return user if user is not None and user.active else None
+    if record is None or record.user_id != wanted or not session_store.is_live(record):
+        return None
+    user = db.session.get(User, wanted)
+    if user is None or not user.active:
+        # A deactivated account's session ends at its next request, whatever deactivated it.
+        session_store.end_session(record)
+        return None
+    return user
 
 
 def is_api_request() -> bool:
@@ -271,6 +282,35 @@ def _commit_the_request(response: Response) -> Response:
         # The change is stored; only the record of the sending failed. Say so in the log, not to the user.
         db.session.rollback()
         log.exception("could not record the outcome of sending emails")
+    return response
+
+
+_RECORD_ID = re.compile(r"<int:(\w+)>")
+
+
+def _record_refused_access(response: Response) -> Response:
+    """A signed-in person refused a record (a 404 or 403 on a route with a record id) leaves an
+    ``access.refused`` row, so somebody trying ids one after another shows up in the audit trail.
+
+    The request's own work is rolled back (it was refused); the row is committed on its own.
+    Unknown URLs and routes without a record id leave none: there is no record to name.
+    """
+    actor = g.get("actor")
+    rule = request.url_rule
+    if response.status_code not in (403, 404) or actor is None or rule is None:
+        return response
+    ids = {name: (request.view_args or {}).get(name) for name in _RECORD_ID.findall(rule.rule)}
+    ids = {name: value for name, value in ids.items() if isinstance(value, int)}
+    if not ids:
+        return response
+    _roll_back()
+    try:
+        audit.refused_access(actor, response.status_code, rule.rule, ids)
+        db.session.commit()
+    except SQLAlchemyError:
+        # The answer stands; only its record failed. Say so in the log.
+        db.session.rollback()
+        log.exception("could not record a refused access to %s", request.path)
     return response
 
 

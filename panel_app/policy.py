@@ -26,6 +26,7 @@ from panel_app.models import (
     Partnership,
     Referral,
     ReferralAccess,
+    ReferralStatus,
     Role,
     ServiceGap,
     User,
@@ -111,6 +112,8 @@ ROUTE_RULES: dict[str, RouteRule] = {
     "api.referral_create": SIGNED_IN,
     "api.referral_detail": SIGNED_IN,
     "api.referral_share": SIGNED_IN,
+    "api.referral_accept": SIGNED_IN,
+    "api.referral_decline": SIGNED_IN,
     # Meetings: the partnership's members (its brokers and member agencies' staff); what each sees of
     # the agenda is scoped per case below.
     "meetings.index": CASE_WORKERS,
@@ -173,6 +176,11 @@ ROUTE_RULES: dict[str, RouteRule] = {
     "api.gap_response": SIGNED_IN,
     "api.gaps_report": SIGNED_IN,
     "calendar.settings": SIGNED_IN,
+    # A person's own sessions, tokens and password: only ever their own (scoped in the services).
+    "account.show": SIGNED_IN,
+    "account.sign_out_elsewhere": SIGNED_IN,
+    "account.revoke_token": SIGNED_IN,
+    "account.change_password": SIGNED_IN,
     # The feed authenticates by the secret in its URL (calendar programs cannot sign in).
     "calendar.feed": PUBLIC,
     "api.meetings_list": SIGNED_IN,
@@ -238,6 +246,32 @@ def visible_referrals(user: User) -> Select[tuple[Referral]]:
         )
         return query.where(granted, Referral.partnership_id.in_(agency_partnership_ids(user.agency_id)))
     return query.where(false())
+
+
+def known_young_people(user: User) -> Select[tuple[int]]:
+    """Ids of the young people a person already knows: those of a referral they may see.
+
+    Referring asks this before it links a new referral to an existing young person: matching by
+    name and date of birth must never reveal, or change, a child the referrer could not see.
+    """
+    return visible_referrals(user).with_only_columns(Referral.young_person_id)
+
+
+def can_change_young_person(user: User, young_person_id: int, partnership_id: int) -> bool:
+    """Who may fill in a young person's details (contact, references, pronouns, language).
+
+    The broker of their partnership, and agency staff whose agency holds a live grant on one of
+    their open referrals (it is working with the child now). Nobody else, whatever they type.
+    """
+    if user.role is Role.BROKER:
+        return is_broker_of(user, partnership_id)
+    if user.role is not Role.AGENCY_STAFF or user.agency_id is None:
+        return False
+    working = visible_referrals(user).where(
+        Referral.young_person_id == young_person_id,
+        Referral.status.in_([ReferralStatus.SUBMITTED, ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE]),
+    ).with_only_columns(Referral.id).limit(1)
+    return db.session.scalar(working) is not None
 
 
 def is_broker_of(user: User, partnership_id: int) -> bool:

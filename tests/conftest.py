@@ -3,7 +3,10 @@ built once per run with the schema made by the real migrations, and each test in
 transaction that is rolled back afterwards.
 
 ``TEST_DATABASE_URL`` names a PostgreSQL server (any database on it); the suite creates a fresh
-database of its own on that server and drops it at the end.
+database of its own on that server and drops it at the end. There, as in production (README, "Two
+database roles"), the migrations run as the owner (the role of ``TEST_DATABASE_URL``) and the app
+logs in as a role of its own, made for the run and given its rights by ``flask db-roles grant``: it
+may only SELECT and INSERT on the audit trail.
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ TEST_SETTINGS: dict[str, Any] = {
     "PANEL_DEMO_PASSWORD": PASSWORD,
     "MAIL_SERVER": "",
     "PANEL_BASE_URL": "http://panels.test",
+    # Sessions' and tokens' "last used" times are rewritten at most every 15 minutes here (half the
+    # idle timeout), so that a slow test crossing a minute does not add a write to the statements it
+    # counts (tests of it set their own).
+    "SESSION_TOUCH_SECONDS": 900,
 }
 
 
@@ -78,6 +85,9 @@ class FreshDatabases:
         self.server_url = _postgres_server_url()
         self.tmp_dir = tmp_dir
         self.created: list[str] = []
+        # The role the app logs in as on PostgreSQL (created on first use, dropped at the end).
+        self.app_role = f"panel_app_test_{uuid.uuid4().hex[:8]}"
+        self._app_role_created = False
 
     @property
     def dialect(self) -> str:
@@ -94,6 +104,39 @@ class FreshDatabases:
         self.created.append(name)
         return make_url(self.server_url).set(database=name).render_as_string(hide_password=False)
 
+    def for_the_app(self, label: str) -> str:
+        """A fresh database migrated by its owner, and the URL the app logs in with: on PostgreSQL
+        the app's own role, granted its rights by ``flask db-roles grant`` (SQLite has no roles)."""
+        owner_url = self.new(label)
+        owner = build_app(owner_url)
+        with owner.app_context():
+            upgrade()
+            if self.server_url is not None:
+                self._create_app_role()
+                result = owner.test_cli_runner().invoke(args=["db-roles", "grant", self.app_role])
+                assert result.exit_code == 0, result.output
+            db.engine.dispose()
+        if self.server_url is None:
+            return owner_url
+        return make_url(owner_url).set(username=self.app_role, password=None).render_as_string(hide_password=False)
+
+    def as_owner(self, url: str) -> str:
+        """The same database, logged in as the owner of its tables."""
+        if self.server_url is None:
+            return url
+        server = make_url(self.server_url)
+        return make_url(url).set(username=server.username, password=server.password).render_as_string(
+            hide_password=False)
+
+    def _create_app_role(self) -> None:
+        if self._app_role_created:
+            return
+        admin = sa.create_engine(self.server_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE ROLE "{self.app_role}" LOGIN')
+        admin.dispose()
+        self._app_role_created = True
+
     def drop_all(self) -> None:
         if self.server_url is None:
             return
@@ -101,6 +144,8 @@ class FreshDatabases:
         with admin.connect() as connection:
             for name in self.created:
                 connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if self._app_role_created:  # its rights went with the databases
+                connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{self.app_role}"')
         admin.dispose()
 
 
@@ -136,9 +181,8 @@ def build_app(database_url: str, **overrides: Any) -> Flask:
 
 @pytest.fixture(scope="session")
 def app(databases: FreshDatabases) -> Iterator[Flask]:
-    application = build_app(databases.new("main"))
-    with application.app_context():
-        upgrade()  # the schema comes from the migrations, exactly as in production
+    # The schema comes from the migrations, run by the owner, exactly as in production.
+    application = build_app(databases.for_the_app("main"))
     yield application
     with application.app_context():
         db.engine.dispose()
@@ -322,9 +366,8 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def live_server(databases: FreshDatabases) -> Iterator[LiveServer]:
-    application = build_app(databases.new("browser"))
+    application = build_app(databases.for_the_app("browser"))
     with application.app_context():
-        upgrade()
         result = application.test_cli_runner().invoke(args=["seed-demo"])
         assert result.exit_code == 0, result.output
     server = make_server("127.0.0.1", 0, application, threaded=True)

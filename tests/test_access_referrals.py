@@ -79,6 +79,8 @@ EXPECTED: dict[tuple[str, str, str], list[int]] = {
     # --- Pages: one referral.
     ("GET", "/referrals/{accepted}", "page"):                [302, 200, 404, 200, 200, 404, 404, 404, 404],
     ("GET", "/referrals/{submitted}", "page"):               [302, 200, 404, 200, 404, 404, 404, 404, 404],
+    # With no possible match to decide on, the accept page goes straight back to the referral.
+    ("GET", "/referrals/{submitted}/accept", "page"):        [302, 302, 404, 403, 404, 404, 404, 404, 404],
     ("POST", "/referrals/{submitted}/accept", "page"):       [302, 302, 404, 403, 404, 404, 404, 404, 404],
     ("POST", "/referrals/{accepted}/accept", "page"):        [302, 422, 404, 403, 403, 404, 404, 404, 404],
     ("GET", "/referrals/{accepted}/decline", "page"):        [302, 200, 404, 403, 403, 404, 404, 404, 404],
@@ -117,6 +119,9 @@ EXPECTED: dict[tuple[str, str, str], list[int]] = {
     # of the admin: 404.
     ("POST", "/api/v1/referrals", "api"):                    [401, 201, 404, 201, 201, 201, 404, 403, 404],
     ("POST", "/api/v1/referrals/{accepted}/share", "api"):   [401, 200, 404, 403, 403, 404, 404, 404, 404],
+    # Triage through the API: the broker only; declining an accepted referral is too late (422).
+    ("POST", "/api/v1/referrals/{submitted}/accept", "api"): [401, 200, 404, 403, 404, 404, 404, 404, 404],
+    ("POST", "/api/v1/referrals/{accepted}/decline", "api"): [401, 422, 404, 403, 403, 404, 404, 404, 404],
 }
 
 # The referrals each list shows each role who may open it (by the placeholders above).
@@ -138,8 +143,8 @@ CASES = [
     for index, role in enumerate(ROLES)
 ]
 
-# 31 routes (rows of EXPECTED) x 9 callers, counted by hand.
-EXPECTED_CASE_COUNT = 279
+# 34 routes (rows of EXPECTED) x 9 callers, counted by hand.
+EXPECTED_CASE_COUNT = 306
 
 
 @dataclass
@@ -203,6 +208,10 @@ def _api_body(method: str, path: str, world: World, role: str) -> dict | None:
         return body
     if path.endswith("/share"):
         return {"agency_id": world.uninvolved_member_agency_id}
+    if path.endswith("/accept"):
+        return {}
+    if path.endswith("/decline"):
+        return {"reason": "Lives outside the partnership's area"}
     raise AssertionError(f"no body for {method} {path}")
 
 
@@ -302,6 +311,6 @@ def test_the_matrix_covers_every_referral_route_and_counts_its_cases(app: Flask)
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     assert declared - covered == set(), "referral routes without a row in the access matrix"
-    assert len(EXPECTED) == 31
+    assert len(EXPECTED) == 34
     assert len(CASES) == EXPECTED_CASE_COUNT == len(EXPECTED) * len(ROLES)
     print(f"\nreferral access matrix: {len(CASES)} cases ({len(EXPECTED)} routes x {len(ROLES)} callers)")

@@ -53,6 +53,7 @@ PAGES = [
     ("broker.north", "/gaps/{gap}"),
     ("broker.north", "/gaps/dashboard"),
     ("broker.north", "/calendar/"),
+    ("broker.north", "/account/"),
     ("housing.conwy", "/"),
     ("housing.conwy", "/actions/"),
     ("housing.conwy", "/referrals/"),
@@ -70,6 +71,7 @@ FORMS_WITH_ERRORS = [
     ("broker.north", "/referrals/new", "Submit referral"),
     ("broker.north", "/gaps/new", "Log the gap"),
     ("broker.north", "/meetings/new", "Schedule meeting"),
+    ("broker.north", "/account/", "Change password"),
 ]
 
 

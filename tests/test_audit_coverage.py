@@ -86,6 +86,7 @@ AUDITED: dict[tuple[str, str], list[Call]] = {
                                      form=_referral_form)],
     ("referrals.show", "GET"): [Call("GET", "/referrals/{id}", ACCEPTED, who, "referral.view", 200)
                                 for who in (BROKER, REFERRER, SHARED)],
+    ("referrals.accept", "GET"): [Call("GET", "/referrals/{id}/accept", SUBMITTED, BROKER, "referral.view", 302)],
     ("referrals.accept", "POST"): [Call("POST", "/referrals/{id}/accept", SUBMITTED, BROKER, "referral.accept", 302,
                                         form=lambda w: {})],
     ("referrals.decline", "GET"): [Call("GET", "/referrals/{id}/decline", SUBMITTED, BROKER, "referral.view", 200)],
@@ -139,6 +140,10 @@ AUDITED: dict[tuple[str, str], list[Call]] = {
             "reason": "Needs a school place on release.", "consent": {"given": True},
             **({"referring_agency_id": w.referring_agency_id} if who == BROKER else {}),
         }) for who in (BROKER, REFERRER)],
+    ("api.referral_accept", "POST"): [Call("POST", "/api/v1/referrals/{id}/accept", SUBMITTED, BROKER,
+                                           "referral.accept", 200, json=lambda w: {})],
+    ("api.referral_decline", "POST"): [Call("POST", "/api/v1/referrals/{id}/decline", SUBMITTED, BROKER,
+                                            "referral.decline", 200, json=lambda w: {"reason": "Not in the area"})],
     ("api.referral_share", "POST"): [Call("POST", "/api/v1/referrals/{id}/share", ACCEPTED, BROKER, "referral.share",
                                           200, json=lambda w: {"agency_id": w.uninvolved_agency_id})],
 }

@@ -415,7 +415,7 @@ class Refused:
 
 
 # Calls refused (or failing a rule): each leaves no record of a change, and a refusal (401/403/404)
-# leaves no row about the gap or a young person at all.
+# leaves no row about the gap or a young person, except the access.refused row of a refused gap id.
 REFUSED = [
     Refused("POST", "/gaps/new", LEAD, 403, form=_new_gap_form()),
     Refused("POST", "/gaps/new", OTHER_BROKER, 400, form=_new_gap_form()),  # P is not among its choices
@@ -459,8 +459,11 @@ def test_a_refused_call_records_no_change(app: Flask, call: Refused) -> None:
     assert response.status_code == call.status, response.text[:300]
     rows = _new_rows(before)
     assert [(r.action, r.record_id) for r in rows if r.action in CHANGES] == []
+    # A signed-in person refused a gap by its id leaves one access.refused row naming the gap, and nothing more.
+    refused = [(r.record_type, r.detail["status"]) for r in rows if r.action == "access.refused"]
+    assert refused == ([("gap", call.status)] if "{" in call.path and call.status in (403, 404) else [])
     if call.status in (401, 403, 404):
-        about_data = [(r.action, r.record_type, r.record_id, r.detail) for r in rows
-                      if r.record_type in ("gap", "referral") or r.action.startswith(("gap", "dashboard"))
-                      or (r.detail or {}).get("referral_ids")]
+        about_data = [(r.action, r.record_type, r.record_id, r.detail) for r in rows if r.action != "access.refused"
+                      and (r.record_type in ("gap", "referral") or r.action.startswith(("gap", "dashboard"))
+                           or (r.detail or {}).get("referral_ids"))]
         assert about_data == [], f"a refused call left rows about the gap or a young person: {about_data}"

@@ -195,3 +195,26 @@ def test_every_string_on_the_case_and_meeting_pages_is_marked_for_translation(ps
         if found:
             problems[path] = found
     assert problems == {}
+
+
+def test_every_string_on_the_account_page_is_marked_for_translation(pseudo_app: Flask) -> None:
+    from panel_app.services import accounts
+
+    with pseudo_app.app_context():
+        person = make_user(Role.BROKER, name="Mali Account", email="mali.account@example.org")
+        accounts.issue_api_token(person)
+        accounts.new_calendar_token(person)
+        db.session.commit()
+    client: FlaskClient = pseudo_app.test_client()
+    client.environ_base["HTTP_USER_AGENT"] = "Example browser"
+    assert sign_in(client, "mali.account@example.org").status_code == 302
+    page = client.get("/account/")
+    assert page.status_code == 200
+    refused = client.post("/account/password", data={"csrf_token": csrf_token_from(page.text),
+                                                      "current_password": "", "new_password": "short"})
+    assert refused.status_code == 400
+    data = {"Mali Account", "mali.account@example.org", "Example browser", "127.0.0.1", "Resettlement panels"}
+    data |= _locale_words()
+    problems = {name: _unmarked(html, data) for name, html in
+                {"account": page.text, "account with errors": refused.text}.items()}
+    assert {name: found for name, found in problems.items() if found} == {}

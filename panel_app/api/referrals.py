@@ -18,6 +18,8 @@ from panel_app.api.schemas import (
     ReferralOut,
     ReferralQuery,
     ReferralSummaryOut,
+    AcceptIn,
+    DeclineIn,
     ShareIn,
     StageOut,
     YoungPersonOut,
@@ -66,6 +68,8 @@ def _detail(viewer: User, referral: Referral) -> dict:
         agencies=[InvolvedAgencyOut(id=a.agency_id, name=a.name, reasons=a.reasons,
                                     pathways=[p.value for p in a.pathways]) for a in record.agencies],
         previous_referral_id=referral.previous_referral_id if record.previous_visible else None,
+        **({"possible_matches": [YoungPersonOut.model_validate(p) for p in record.possible_matches]}
+           if record.possible_matches else {}),
         decline_reason=referral.decline_reason,
         closure_reason=referral.closure_reason.value if referral.closure_reason else None,
         version=referral.version,
@@ -80,7 +84,8 @@ def _detail(viewer: User, referral: Referral) -> dict:
     body=ReferralIn,
     responses={201: ReferralOut, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut},
     description="Brokers and staff of a member agency. The caller's agency is the referring agency (brokers "
-    "name one in referring_agency_id). A young person the partnership knows is matched by name and date of birth.",
+    "name one in referring_agency_id). A young person the caller already sees is matched by name and date of "
+    "birth; any other match is left to the broker's triage and the caller is told nothing about it.",
 )
 def referral_create() -> ResponseReturnValue:
     data = read_body(ReferralIn)
@@ -160,4 +165,39 @@ def referral_share(referral_id: int) -> ResponseReturnValue:
     caller = actor()
     referral = service.get_referral(caller, referral_id)
     service.share(caller, referral, data.agency_id, [Pathway(p) for p in data.pathways or []])
+    return jsonify(_detail(caller, referral))
+
+
+@api.route("/referrals/<int:referral_id>/accept", methods=["POST"])
+@documented(
+    "Accept a submitted referral (triage)",
+    tag="Referrals",
+    body=AcceptIn,
+    responses={200: ReferralOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
+               422: ErrorOut},
+    description="Brokers of the referral's partnership only. When the referral lists possible_matches, name the "
+    "one it is about in same_as_young_person_id, or leave it out to keep a new young person.",
+)
+def referral_accept(referral_id: int) -> ResponseReturnValue:
+    data = read_body(AcceptIn)
+    caller = actor()
+    referral = service.get_referral(caller, referral_id)
+    service.accept(caller, referral, data.version, same_as=data.same_as_young_person_id)
+    return jsonify(_detail(caller, referral))
+
+
+@api.route("/referrals/<int:referral_id>/decline", methods=["POST"])
+@documented(
+    "Decline a submitted referral, saying why (triage)",
+    tag="Referrals",
+    body=DeclineIn,
+    responses={200: ReferralOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut,
+               422: ErrorOut},
+    description="Brokers of the referral's partnership only. The referring agency sees the reason.",
+)
+def referral_decline(referral_id: int) -> ResponseReturnValue:
+    data = read_body(DeclineIn)
+    caller = actor()
+    referral = service.get_referral(caller, referral_id)
+    service.decline(caller, referral, data.reason, data.version)
     return jsonify(_detail(caller, referral))

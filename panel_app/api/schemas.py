@@ -126,6 +126,20 @@ class ReferralIn(Incoming):
                                             "made for. Agency staff always refer for their own agency.")
 
 
+class AcceptIn(Incoming):
+    same_as_young_person_id: RecordId | None = Field(
+        default=None, description="One of the referral's possible_matches: the young person this referral is about "
+        "(the referral joins their record). Leave out to accept it as a new young person.")
+    version: int | None = Field(default=None, ge=0, le=MAX_ID,
+                                description="The version you read; a 409 if the referral changed since")
+
+
+class DeclineIn(Incoming):
+    reason: str = Field(min_length=1, max_length=NOTE_MAX, description="Why; the referring agency sees it")
+    version: int | None = Field(default=None, ge=0, le=MAX_ID,
+                                description="The version you read; a 409 if the referral changed since")
+
+
 class ShareIn(Incoming):
     agency_id: RecordId
     pathways: list[PathwayKey] | None = Field(default=None, description="The pathways the agency will work on; "
@@ -214,6 +228,9 @@ class ReferralOut(ReferralSummaryOut):
     consent: ConsentOut | None
     agencies: list[InvolvedAgencyOut]
     previous_referral_id: int | None = None
+    possible_matches: list[YoungPersonOut] | None = Field(
+        default=None, description="The broker's triage only: records of the partnership with this young person's "
+        "names and date of birth, possibly the same young person")
     decline_reason: str | None
     closure_reason: str | None
     version: int

@@ -25,7 +25,7 @@ from panel_app.models.meetings import (
     SentEmail,
     UpdateRequest,
 )
-from panel_app.models.people import Agency, ApiToken, Partnership, Region, Role, User
+from panel_app.models.people import Agency, ApiToken, Partnership, Region, Role, User, UserSession
 from panel_app.models.referrals import (
     AccessReason,
     ClosureReason,
@@ -87,6 +87,7 @@ __all__ = [
     "ServiceGap",
     "UpdateRequest",
     "User",
+    "UserSession",
     "YoungPerson",
     "db",
     "utcnow",

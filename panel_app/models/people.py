@@ -6,7 +6,9 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Column, ForeignKey, Integer, String, Table, UniqueConstraint, event
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Table, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from agencies import AGENCY_TYPES, AgencyType, agency_type
@@ -145,5 +147,33 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Shown on the account page so that a person can tell a token still in use from a forgotten one;
+    # updated at most once a minute (services.accounts), not on every call.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
+
+
+class UserSession(Base):
+    """A browser's session, kept on the server (``panel_app.session_store``) so that it can be
+    listed and ended. The cookie holds a random secret; the row's id is its SHA-256 digest, so
+    reading this table gives nobody a cookie that works.
+
+    ``user_id`` is empty for a session nobody has signed in to yet (it holds the sign-in form's
+    CSRF token); such a row is made only once something is stored in it.
+    """
+
+    __tablename__ = "user_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the person sees in "your signed-in sessions" to recognise a device.
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Flask's session (Flask-Login's keys, the CSRF token, flashed messages), as tagged JSON.
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    user: Mapped[User | None] = relationship()

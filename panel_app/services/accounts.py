@@ -1,20 +1,21 @@
-"""Accounts: passwords, sign-in and API tokens."""
+"""Accounts: passwords, sign-in, sessions, API tokens and calendar feed links, and ending them all."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from panel_app import audit
-from panel_app.errors import RuleBroken
-from panel_app.models import Agency, ApiToken, Region, Role, User, db, utcnow
+from panel_app import audit, session_store
+from panel_app.errors import NotFound, RuleBroken
+from panel_app.models import Agency, ApiToken, Region, Role, User, UserSession, db, utcnow
 
 MAX_PASSWORD_LENGTH = 256
 MIN_PASSWORD_LENGTH = 12
@@ -93,13 +94,57 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _live_token(now: datetime) -> Any:
+    return ApiToken.revoked_at.is_(None) & (ApiToken.expires_at > now)
+
+
 def issue_api_token(user: User) -> tuple[str, datetime]:
-    """A new bearer token for the user and when it expires. Only its digest is stored."""
+    """A new bearer token for the user and when it expires. Only its digest is stored.
+
+    A person holds at most ``API_TOKENS_PER_PERSON`` live tokens: the oldest beyond that are revoked.
+    """
     token = secrets.token_urlsafe(32)
-    expires_at = utcnow() + timedelta(hours=current_app.config["API_TOKEN_HOURS"])
-    db.session.add(ApiToken(user=user, token_digest=_digest(token), expires_at=expires_at))
-    audit.record("api_token.issued", actor=user)
+    now = utcnow()
+    expires_at = now + timedelta(hours=current_app.config["API_TOKEN_HOURS"])
+    db.session.add(ApiToken(user=user, token_digest=_digest(token), created_at=now, expires_at=expires_at))
+    db.session.flush()
+    keep = max(current_app.config["API_TOKENS_PER_PERSON"], 1)
+    oldest = list(db.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, _live_token(now))
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc()).offset(keep)
+    ))
+    for old in oldest:
+        old.revoked_at = now
+    audit.record("api_token.issued", actor=user, detail={"revoked_oldest": len(oldest)} if oldest else None)
     return token, expires_at
+
+
+def api_tokens_of(user: User) -> list[ApiToken]:
+    """The person's live API tokens, newest first (for the account page)."""
+    return list(db.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, _live_token(utcnow()))
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    ))
+
+
+def revoke_api_token(user: User, token_id: int) -> None:
+    """Revoke one of the person's own live tokens; anyone else's, or one already ended, is a 404."""
+    token = db.session.scalar(
+        select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id, _live_token(utcnow()))
+    )
+    if token is None:
+        raise NotFound(_("There is no such API token, or it has already ended."))
+    token.revoked_at = utcnow()
+    audit.record("api_token.revoked", actor=user, record_type="api_token", record_id=token.id)
+
+
+def _revoke_all_api_tokens(user: User) -> int:
+    now = utcnow()
+    result = db.session.execute(
+        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=now),
+        execution_options={"synchronize_session": "fetch"},
+    )
+    return result.rowcount or 0
 
 
 def user_for_api_token(token: str) -> User | None:
@@ -114,8 +159,12 @@ def user_for_api_token(token: str) -> User | None:
     if row is None:
         return None
     api_token, user = row
-    if api_token.revoked_at is not None or api_token.expires_at <= utcnow() or not user.active:
+    now = utcnow()
+    if api_token.revoked_at is not None or api_token.expires_at <= now or not user.active:
         return None
+    # Tells a token in use from a forgotten one; not written on every call.
+    if api_token.last_used_at is None or now - api_token.last_used_at >= session_store.touch_interval():
+        api_token.last_used_at = now  # committed with the request
     return user
 
 
@@ -137,6 +186,90 @@ def user_for_calendar_token(token: str) -> User | None:
     return user if user is not None and user.active else None
 
 
+# --- Sessions, and ending everything a person is signed in with --------------------------------
+
+
+def sign_out_everywhere_else(user: User, current: UserSession | None) -> tuple[int, int]:
+    """End the person's other sessions and their API tokens; this session stays signed in.
+    How many sessions and tokens were ended."""
+    sessions = session_store.end_sessions(user, keep=current)
+    tokens = _revoke_all_api_tokens(user)
+    audit.record("sessions.ended", actor=user, record_type="user", record_id=user.id,
+                 detail={"why": "sign_out_everywhere_else", "sessions": sessions, "tokens": tokens})
+    return sessions, tokens
+
+
+def end_everything(user: User, *, why: str, actor: User | None = None, keep: UserSession | None = None) -> None:
+    """End every session (but ``keep``) and every API token of the person: after a password change,
+    on deactivation, or when an admin ends them."""
+    sessions = session_store.end_sessions(user, keep=keep)
+    tokens = _revoke_all_api_tokens(user)
+    audit.record("sessions.ended", actor=actor, record_type="user", record_id=user.id,
+                 detail={"why": why, "sessions": sessions, "tokens": tokens})
+
+
+def deactivate(user: User, *, actor: User | None = None) -> None:
+    """The person can no longer sign in; their sessions, API tokens and calendar feed link end
+    now, and reactivating them later does not bring any of these back."""
+    user.active = False
+    user.calendar_token_digest = None
+    end_everything(user, why="deactivated", actor=actor)
+    audit.record("user.deactivated", actor=actor, record_type="user", record_id=user.id)
+
+
+def reactivate(user: User, *, actor: User | None = None) -> None:
+    """The person can sign in again (afresh: nothing from before deactivation works again)."""
+    user.active = True
+    audit.record("user.reactivated", actor=actor, record_type="user", record_id=user.id)
+
+
+def change_password(user: User, new_password: str, *, keep: UserSession | None = None) -> None:
+    """A new password; every other session and every API token of the person ends (whoever knew
+    the old password is signed out)."""
+    _check_password(new_password)
+    user.password_hash = hash_password(new_password)
+    end_everything(user, why="password_changed", actor=user if keep is not None else None, keep=keep)
+    audit.record("user.password_changed", actor=user if keep is not None else None,
+                 record_type="user", record_id=user.id)
+
+
+def change_own_password(user: User, current_password: str, new_password: str, *, keep: UserSession | None) -> None:
+    """The person changes their own password, proving the current one first; their other sessions
+    and API tokens end, this session goes on."""
+    try:
+        _hasher().verify(user.password_hash, current_password[:MAX_PASSWORD_LENGTH])
+    except (VerificationError, InvalidHashError):
+        raise RuleBroken(_("Your current password is not right."),
+                         {"current_password": _("Your current password is not right")}) from None
+    if new_password == current_password:
+        raise RuleBroken(_("The new password must be different from the current one."),
+                         {"new_password": _("Choose a password different from your current one")})
+    change_password(user, new_password, keep=keep)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise RuleBroken(
+            _("A password needs at least %(count)d characters.", count=MIN_PASSWORD_LENGTH),
+            {"password": _("Use at least %(count)d characters", count=MIN_PASSWORD_LENGTH)},
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise RuleBroken(
+            _("A password can have at most %(count)d characters.", count=MAX_PASSWORD_LENGTH),
+            {"password": _("Use %(count)d characters or fewer", count=MAX_PASSWORD_LENGTH)},
+        )
+
+
+def sessions_of(user: User) -> list[UserSession]:
+    """The person's signed-in sessions still running, the most recently used first."""
+    return session_store.live_sessions(user)
+
+
+def user_with_email(email: str) -> User | None:
+    """The account with this email address (for the installation's own commands)."""
+    return db.session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
 # --- Creating accounts (demo data now, the admin pages later) ----------------------------------
 
 
@@ -155,11 +288,7 @@ def create_user(
         raise RuleBroken(_("Agency staff must belong to an agency."), {"agency": _("Choose the agency")})
     if role is Role.STRATEGIC_LEAD and region is None:
         raise RuleBroken(_("A strategic lead oversees a region."), {"region": _("Choose the region")})
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise RuleBroken(
-            _("A password needs at least %(count)d characters.", count=MIN_PASSWORD_LENGTH),
-            {"password": _("Use at least %(count)d characters", count=MIN_PASSWORD_LENGTH)},
-        )
+    _check_password(password)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise RuleBroken(
             _("An account with this email address already exists."), {"email": _("Use another email address")}

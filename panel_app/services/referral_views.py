@@ -14,7 +14,18 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 
 from panel_app import policy
-from panel_app.models import AccessReason, Consent, NeedHistory, NeedRating, Referral, ReferralEvent, User, db
+from panel_app.models import (
+    AccessReason,
+    Consent,
+    NeedHistory,
+    NeedRating,
+    Referral,
+    ReferralEvent,
+    ReferralStatus,
+    User,
+    YoungPerson,
+    db,
+)
 from panel_app.pathways import Pathway
 from panel_app.services import referrals as service
 from panel_app.services.clock import today
@@ -143,6 +154,7 @@ class ReferralRecord:
     can_provide_information: bool
     previous_visible: bool
     duplicates: list[Referral]
+    possible_matches: list[YoungPerson] = field(default_factory=list)
 
     @property
     def stage_name(self) -> str:
@@ -203,6 +215,8 @@ def referral_record(viewer: User, referral: Referral) -> ReferralRecord:
     record = records_for(viewer, [referral])[referral.id]
     if record.can_manage:
         record.duplicates = service.open_duplicates(referral)
+        if referral.status is ReferralStatus.SUBMITTED:
+            record.possible_matches = service.possible_matches(referral)
     return record
 
 

@@ -6,13 +6,14 @@ on the referral's timeline and in the audit trail, and only flushes: the request
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import Select, case, func, or_, select, text
 from sqlalchemy.orm import joinedload, selectinload
 
 from panel_app import audit, policy
@@ -236,8 +237,9 @@ def _partnership_for_referral(actor: User, partnership_id: int) -> Partnership:
 def refer(actor: User, new: NewReferral) -> Referral:
     """Refer a young person to a partnership.
 
-    A young person the partnership already knows (same names and date of birth) is matched, not
-    duplicated, and the new referral is linked to their previous one (re-referral detection).
+    A young person the referrer already sees (same names and date of birth) is matched, not
+    duplicated, and the new referral is linked to their previous one (re-referral detection). A
+    match the referrer cannot see is left for the broker to link at triage (``accept``).
     """
     partnership = _partnership_for_referral(actor, new.partnership_id)
     members = {agency.id for agency in partnership.agencies}
@@ -260,7 +262,7 @@ def refer(actor: User, new: NewReferral) -> Referral:
     problems.raise_if_any()
     assert referring_agency_id is not None
 
-    young_person = _match_or_create_young_person(partnership, new.young_person)
+    young_person = _match_or_create_young_person(actor, partnership, new.young_person)
     previous = _latest_referral_of(young_person)
     referral = Referral(
         partnership=partnership,
@@ -289,27 +291,68 @@ def refer(actor: User, new: NewReferral) -> Referral:
     return referral
 
 
-def _match_or_create_young_person(partnership: Partnership, details: YoungPersonDetails) -> YoungPerson:
+def _hold_identity(partnership_id: int, details: YoungPersonDetails) -> None:
+    """Let one referral at a time look for and create this young person (name and date of birth in
+    one partnership), so that ten referrals sent at once make one record, not ten. On PostgreSQL a
+    transaction-level advisory lock, released at commit; SQLite already lets one writer in at a time."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    identity = f"{partnership_id}|{details.given_name.lower()}|{details.family_name.lower()}|{details.date_of_birth}"
+    key = int.from_bytes(hashlib.sha256(identity.encode()).digest()[:8], "big", signed=True)
+    db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _same_identity(partnership_id: int, given_name: str, family_name: str, born: date) -> Select[tuple[YoungPerson]]:
+    return select(YoungPerson).where(
+        YoungPerson.partnership_id == partnership_id,
+        YoungPerson.date_of_birth == born,
+        func.lower(YoungPerson.given_name) == given_name.lower(),
+        func.lower(YoungPerson.family_name) == family_name.lower(),
+    ).order_by(YoungPerson.id)
+
+
+def _match_or_create_young_person(actor: User, partnership: Partnership, details: YoungPersonDetails) -> YoungPerson:
+    """The young person this referral is about.
+
+    Matched by name and date of birth only among the young people the referrer already sees; any
+    other match stays unknown to them. Their referral then holds a record of its own, and the broker
+    decides at triage whether it is the same young person ("possibly the same young person as ...").
+    """
+    _hold_identity(partnership.id, details)
     known = db.session.scalar(
-        select(YoungPerson)
-        .where(
-            YoungPerson.partnership_id == partnership.id,
-            YoungPerson.date_of_birth == details.date_of_birth,
-            func.lower(YoungPerson.given_name) == details.given_name.lower(),
-            func.lower(YoungPerson.family_name) == details.family_name.lower(),
-        )
-        .order_by(YoungPerson.id)
+        _same_identity(partnership.id, details.given_name, details.family_name, details.date_of_birth)
+        .where(YoungPerson.id.in_(policy.known_young_people(actor)))
         .limit(1)
     )
     if known is None:
         known = YoungPerson(partnership_id=partnership.id, given_name=details.given_name,
                             family_name=details.family_name, date_of_birth=details.date_of_birth)
         db.session.add(known)
-    # Fill what the record lacks; never silently overwrite what another referrer recorded.
-    for name in ("pronouns", "preferred_language", "yot_reference", "phone", "email", "address"):
-        if getattr(known, name) is None and getattr(details, name) is not None:
-            setattr(known, name, getattr(details, name))
+    elif not policy.can_change_young_person(actor, known.id, partnership.id):
+        return known
+    _fill_blanks(known, details)
     return known
+
+
+_DETAILS = ("pronouns", "preferred_language", "yot_reference", "phone", "email", "address")
+
+
+def _fill_blanks(young_person: YoungPerson, details: YoungPersonDetails | YoungPerson) -> None:
+    # Fill what the record lacks; never silently overwrite what another referrer recorded.
+    for name in _DETAILS:
+        if getattr(young_person, name) is None and getattr(details, name) is not None:
+            setattr(young_person, name, getattr(details, name))
+
+
+def possible_matches(referral: Referral) -> list[YoungPerson]:
+    """Other records of the partnership with this young person's names and date of birth (for the
+    broker's triage only: a referrer who could not see them was told nothing)."""
+    person = referral.young_person
+    return list(db.session.scalars(
+        _same_identity(referral.partnership_id, person.given_name, person.family_name, person.date_of_birth)
+        .where(YoungPerson.id != person.id)
+        .options(selectinload(YoungPerson.referrals))
+    ))
 
 
 def _latest_referral_of(young_person: YoungPerson) -> Referral | None:
@@ -363,15 +406,39 @@ def _require_status(referral: Referral, *allowed: ReferralStatus, message: str) 
         raise RuleBroken(message)
 
 
-def accept(actor: User, referral: Referral, version: int | None = None) -> None:
-    """The broker accepts a submitted referral: it joins the partnership's work."""
+def accept(actor: User, referral: Referral, version: int | None = None, same_as: int | None = None) -> None:
+    """The broker accepts a submitted referral: it joins the partnership's work.
+
+    ``same_as`` names an existing young person of the partnership (one of ``possible_matches``) that
+    this referral is about: the referral moves to their record, and the record made at referral goes.
+    """
     _require_manager(actor, referral)
     _check_version(referral, version)
     _require_status(referral, ReferralStatus.SUBMITTED, message=_("Only a submitted referral can be accepted."))
+    if same_as is not None:
+        _link_young_person(actor, referral, same_as)
     referral.status = ReferralStatus.ACCEPTED
     referral.information_requested = None
     _event(referral, actor, "accepted")
     audit.record("referral.accept", actor=actor, record_type="referral", record_id=referral.id)
+
+
+def _link_young_person(actor: User, referral: Referral, young_person_id: int) -> None:
+    existing = next((person for person in possible_matches(referral) if person.id == young_person_id), None)
+    if existing is None:
+        raise RuleBroken(_("Choose one of the young people listed, or accept as a new young person."),
+                         {"same_as": _("Choose one of the young people listed")})
+    made_at_referral = referral.young_person
+    _fill_blanks(existing, made_at_referral)
+    referral.young_person = existing
+    referral.previous_referral = db.session.scalar(
+        select(Referral).where(Referral.young_person_id == existing.id, Referral.id != referral.id)
+        .order_by(Referral.id.desc()).limit(1))
+    db.session.flush()
+    if db.session.scalar(select(func.count()).where(Referral.young_person_id == made_at_referral.id)) == 0:
+        db.session.delete(made_at_referral)
+    _event(referral, actor, "linked", young_person_id=existing.id)
+    audit.record("referral.link_young_person", actor=actor, record_type="referral", record_id=referral.id)
 
 
 def decline(actor: User, referral: Referral, reason: str, version: int | None = None) -> None:

@@ -118,6 +118,10 @@ function setup(form) {
     } else {
       localStorage.removeItem(key);
     }
+  } else if (fields.some((field) => field.value !== field.defaultValue)) {
+    // Typed before this script ran (a slow connection): keep it and save it like any other typing.
+    keepLocally();
+    schedule();
   }
 
   for (const field of fields) {

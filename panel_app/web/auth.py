@@ -27,10 +27,10 @@ def sign_in() -> ResponseReturnValue:
     if form.validate_on_submit():
         user = accounts.authenticate(form.email.data or "", form.password.data or "")
         if user is not None:
-            # A fresh session: nothing from before sign-in carries over (session fixation).
+            # A fresh session: nothing from before sign-in carries over, and the stored session
+            # starts a new row with a new secret (session fixation; see session_store).
             session.clear()
             login_user(user)
-            session.permanent = True
             return redirect(safe_next(request.args.get("next")) or url_for("home.index"))
         # One message whether the address is unknown or the password wrong.
         form.email.errors = [_("Enter a correct email address and password")]
@@ -46,5 +46,6 @@ def sign_out() -> ResponseReturnValue:
     if actor is not None:
         accounts.record_sign_out(actor)
     logout_user()
+    # Emptied, the stored session's row is ended: its cookie, replayed from anywhere, opens nothing.
     session.clear()
     return redirect(url_for("auth.sign_in", signed_out=1))

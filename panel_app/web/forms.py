@@ -413,6 +413,16 @@ class ConfirmForm(PanelForm):
         return _version(self)
 
 
+class AcceptForm(ConfirmForm):
+    """Accepting a referral whose young person may already be known to the partnership: the broker
+    says whether it is the same young person (choices set by the page: ``new`` or a record's id)."""
+
+    same_as = ChoiceRadio(_l("Is this the same young person?"), choices=[], widget=RadioInput(),
+                          validators=[InputRequired(message=_l("Say whether this is the same young person"))],
+                          invalid_message=_l("Choose one of the young people listed, or a new young person"))
+    submit = SubmitField(_l("Accept referral"), widget=SubmitInput())
+
+
 class DeclineForm(ConfirmForm):
     reason = TextAreaField(_l("Why are you declining this referral?"), widget=TextArea(),
                            description=_l("The referring agency will see this"),
@@ -659,6 +669,28 @@ def attendance_form(agencies: list[Any], current: dict[int, Any]) -> PanelForm:
 
 class CalendarForm(PanelForm):
     submit = SubmitField(_l("Create a new calendar link"), widget=SubmitInput())
+
+
+class SignOutElsewhereForm(PanelForm):
+    submit = SubmitField(_l("Sign out everywhere else"), widget=SubmitInput())
+
+
+class RevokeTokenForm(PanelForm):
+    """One per token on the account page: only the CSRF token; the token's id is in the URL."""
+
+
+class ChangePasswordForm(PanelForm):
+    current_password = PasswordField(
+        _l("Current password"), widget=PasswordInput(),
+        validators=[InputRequired(_l("Enter your current password")),
+                    Length(max=256, message=_l("Password must be 256 characters or fewer"))],
+    )
+    new_password = PasswordField(
+        _l("New password"), widget=PasswordInput(),
+        validators=[InputRequired(_l("Enter a new password")),
+                    Length(max=256, message=_l("Password must be 256 characters or fewer"))],
+    )
+    submit = SubmitField(_l("Change password"), widget=SubmitInput())
 
 
 # --- Actions and plans --------------------------------------------------------------------------

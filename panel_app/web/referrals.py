@@ -11,12 +11,13 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 
 from panel_app import policy
 from panel_app.doors import all_or_nothing, current_actor
 from panel_app.errors import BadRequest, Conflict, Forbidden, PanelError
-from panel_app.models import ClosureReason, NeedRating, Referral, ReferralStatus, Role, User
+from panel_app.models import ClosureReason, NeedRating, Referral, ReferralStatus, Role, User, YoungPerson
 from panel_app.pathways import Pathway
 from panel_app.services import actions as action_service
 from panel_app.services import referral_views
@@ -150,6 +151,7 @@ def _change(
     template: str = "referrals/change.html",
     setup: Callable[[Any, Referral], None] | None = None,
     names: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> ResponseReturnValue:
     """A form page that changes one referral: load (404 outside scope), authorise (403), act."""
     actor = _actor()
@@ -178,22 +180,51 @@ def _change(
             return redirect(url_for(".show", referral_id=referral.id))
     elif request.method == "POST":
         status = 400
-    return render_template(template, form=form, referral=referral, heading=heading), status
+    return render_template(template, form=form, referral=referral, heading=heading, **(extra or {})), status
 
 
-@referrals.route("/<int:referral_id>/accept", methods=["POST"])
+@referrals.route("/<int:referral_id>/accept", methods=["GET", "POST"])
 def accept(referral_id: int) -> ResponseReturnValue:
+    """Accept a submitted referral. When the partnership already has a record with the young
+    person's names and date of birth, the broker first says whether it is the same young person."""
     actor = _actor()
     referral = service.get_referral(actor, referral_id)
     if not policy.can_manage_referral(actor, referral):
         raise Forbidden(_("Only the partnership's broker can do this."))
+    done = _("Referral accepted. Share it with the agencies that will work with %(name)s.",
+             name=referral.young_person.given_name)
+    matches = service.possible_matches(referral)
+    if matches:
+        def choices(form: forms.AcceptForm, referral: Referral) -> None:
+            form.same_as.choices = [(str(person.id), _same_as_label(person)) for person in matches] + [
+                ("new", _("No, a different young person: keep the details given with this referral"))]
+
+        return _change(referral_id, forms.AcceptForm, allowed=policy.can_manage_referral,
+                       act=lambda actor, referral, form: service.accept(
+                           actor, referral, form.version_read(),
+                           same_as=None if form.same_as.data == "new" else int(form.same_as.data)),
+                       done=done, heading=_("Accept this referral"), template="referrals/accept.html",
+                       setup=choices, extra={"matches": matches})
+    if request.method == "GET":
+        return redirect(url_for(".show", referral_id=referral.id))
     form = forms.ConfirmForm()
     if not form.validate_on_submit():
         raise BadRequest(next(iter(form.version.errors), _("Reload the page and try again.")))
     service.accept(actor, referral, form.version_read())
-    flash(_("Referral accepted. Share it with the agencies that will work with %(name)s.",
-            name=referral.young_person.given_name), "success")
+    flash(done, "success")
     return redirect(url_for(".show", referral_id=referral.id))
+
+
+def _same_as_label(person: YoungPerson) -> str:
+    latest = person.referrals[-1] if person.referrals else None
+    if latest is None:
+        return _("Yes, the same as %(name)s, born %(born)s", name=person.full_name,
+                 born=format_date(person.date_of_birth, "d MMMM yyyy"))
+    return ngettext("Yes, the same as %(name)s, born %(born)s (%(num)d referral, the latest on %(date)s)",
+                    "Yes, the same as %(name)s, born %(born)s (%(num)d referrals, the latest on %(date)s)",
+                    len(person.referrals), name=person.full_name,
+                    born=format_date(person.date_of_birth, "d MMMM yyyy"),
+                    date=format_date(latest.referred_on, "d MMMM yyyy"))
 
 
 @referrals.route("/<int:referral_id>/decline", methods=["GET", "POST"])
