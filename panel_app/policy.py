@@ -22,6 +22,7 @@ from sqlalchemy import Select, exists, false, select
 from panel_app.models import (
     Action,
     Agency,
+    AgendaNote,
     PanelMeeting,
     Partnership,
     Referral,
@@ -29,6 +30,7 @@ from panel_app.models import (
     ReferralStatus,
     Role,
     ServiceGap,
+    UpdateRequest,
     User,
     db,
 )
@@ -334,6 +336,47 @@ def _agency(agency_id: int) -> Agency:
 def can_read_note(user: User, referral: Referral, pathway: Pathway, readable: frozenset[Pathway]) -> bool:
     """A need's note: open to everyone who sees the referral, unless its pathway is restricted."""
     return pathway not in RESTRICTED_PATHWAYS or pathway in readable
+
+
+def can_view_referral(user: User, referral: Referral) -> bool:
+    """One loaded referral: the same rule as ``visible_referrals``, answered in Python (the broker of
+    its partnership, or staff of an agency with a live grant on it that still sits on the panel)."""
+    if user.role is Role.BROKER:
+        return is_broker_of(user, referral.partnership_id)
+    if user.role is Role.AGENCY_STAFF and user.agency_id is not None:
+        granted = any(grant.agency_id == user.agency_id and grant.revoked_at is None for grant in referral.grants)
+        return granted and any(agency.id == user.agency_id for agency in referral.partnership.agencies)
+    return False
+
+
+def can_read_text_about(reader: User | Agency, referral: Referral, pathway: Pathway | None) -> bool:
+    """Free text about a case (an agency's update before the panel, the chair's discussion note) that
+    says which pathway it is about. ``reader`` is a person, or an agency (its panel pack, its minutes).
+
+    General text (no pathway) and text about an unrestricted pathway: whoever may see the referral.
+    Health or substance misuse: the broker, the referring agency, and an agency working on that
+    pathway for this case (a live grant for it, and its type may read it), as for a need's note.
+    """
+    user = agency_viewer(reader) if isinstance(reader, Agency) else reader
+    if not can_view_referral(user, referral):
+        return False
+    if pathway is None or pathway not in RESTRICTED_PATHWAYS:
+        return True
+    return pathway in readable_restricted_pathways(user, referral)
+
+
+def can_read_update(reader: User | Agency, update: UpdateRequest) -> bool:
+    """An agency's update: its own agency always reads it back (it wrote it, even when it marked it
+    as about a pathway it does not work on); anyone else by what it is about."""
+    agency_id = reader.id if isinstance(reader, Agency) else reader.agency_id
+    referral = update.item.referral
+    if agency_id == update.agency_id and can_read_text_about(reader, referral, None):
+        return True
+    return can_read_text_about(reader, referral, update.pathway)
+
+
+def can_read_agenda_note(reader: User | Agency, note: AgendaNote) -> bool:
+    return can_read_text_about(reader, note.item.referral, note.pathway)
 
 
 def member_partnership_ids(user: User) -> Select[tuple[int]]:

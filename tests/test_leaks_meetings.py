@@ -107,7 +107,10 @@ SEES: dict[str, dict[str, frozenset[str]]] = {
 AGENCY_ROLE = {"yot": REFERRER, "housing": HOUSING, "education": EDUCATION}
 
 # What each document shows of a case given in full (the reader's restricted notes left out).
-PAGE_FIELDS = NAME  # the meeting page and the API's meeting: the name, linked to the referral
+# The meeting page: the name, linked to the referral, and the updates sent before the panel (issue 9).
+PAGE_FIELDS = NAME | {UPDATE}
+# The API's meeting: the name, the updates, the discussion notes and the decisions.
+API_FIELDS = NAME | {UPDATE, DISCUSSION, DECISION}
 PACK_FIELDS = NAME | {REASON, OPEN_NOTE, HEALTH_NOTE, VIEWS, UPDATE}
 MINUTES_FIELDS = NAME | {DISCUSSION, DECISION}
 
@@ -359,7 +362,7 @@ def test_the_meeting_page_and_api_name_only_the_cases_the_person_is_involved_in(
     assert listing.json["total"] == 1
     for meeting in (detail.json, listing.json["items"][0]):
         assert meeting["id"] == world.meeting_id
-        assert markers_in(str(meeting)) == expected_in(role, PAGE_FIELDS)
+        assert markers_in(str(meeting)) == expected_in(role, API_FIELDS)
         by_item = {item["id"]: item for item in meeting["agenda"]}
         assert set(by_item) == set(world.items.values())
         for case in CASES:

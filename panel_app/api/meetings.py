@@ -9,12 +9,14 @@ from panel_app.api.base import actor, api, documented, read_body, read_query
 from panel_app.api.schemas import (
     AgendaIn,
     AgendaItemOut,
+    CaseNoteOut,
     ErrorOut,
     MeetingIn,
     MeetingList,
     MeetingOut,
     MeetingQuery,
     RestrictedCaseOut,
+    UpdateOut,
     YoungPersonOut,
 )
 from panel_app.models import AgendaKind, PanelMeeting, User
@@ -37,6 +39,12 @@ def _meeting_body(viewer: User, meeting: PanelMeeting, rows: list[service.Agenda
             restricted=None if row.full else RestrictedCaseOut(
                 initials=row.initials, age=row.age, pathways_of_need=[p.value for p in row.pathways_of_need]),
             information_sent_by=[u.agency_id for u in row.updates if u.responded_at is not None],
+            # row.notes and row.updates hold only what the caller may read (policy.can_read_text_about).
+            notes=[CaseNoteOut(pathway=n.pathway.value if n.pathway else None, text=n.text) for n in row.notes],
+            decisions=item.decisions if row.full else None,
+            updates=[UpdateOut(agency_id=u.agency_id, pathway=u.pathway.value if u.pathway else None,
+                               text=u.response, sent_at=u.responded_at)
+                     for u in row.updates if u.responded_at is not None and u.response is not None],
         ))
     return MeetingOut(
         id=meeting.id, partnership_id=meeting.partnership_id, starts_at=meeting.starts_at, ends_at=meeting.ends_at,

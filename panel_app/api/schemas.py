@@ -276,6 +276,18 @@ class RestrictedCaseOut(Outgoing):
     pathways_of_need: list[PathwayKey]
 
 
+class CaseNoteOut(Outgoing):
+    pathway: PathwayKey | None = Field(description="The pathway the note is about; null for the general note")
+    text: str
+
+
+class UpdateOut(Outgoing):
+    agency_id: int
+    pathway: PathwayKey | None = Field(description="The pathway the update is about; null for a general update")
+    text: str
+    sent_at: datetime
+
+
 class AgendaItemOut(Outgoing):
     id: int
     position: int
@@ -284,7 +296,14 @@ class AgendaItemOut(Outgoing):
     referral_id: int | None = Field(description="Only for cases the caller may see")
     young_person: YoungPersonOut | None = Field(description="Only for cases the caller may see")
     restricted: RestrictedCaseOut | None = Field(description="For the other cases: initials, age, pathways of need")
-    information_sent_by: list[int] = Field(description="Agencies that sent their update (cases the caller may see)")
+    information_sent_by: list[int] = Field(description="Agencies that sent their update (cases the caller may see; "
+                                           "an update about health or substance misuse only to its readers)")
+    notes: list[CaseNoteOut] = Field(default_factory=list, description="The panel's discussion notes the caller "
+                                     "may read: the general note, and each pathway's (health and substance misuse "
+                                     "only for the broker, the referrer and the agencies working on that pathway)")
+    decisions: str | None = Field(default=None, description="The panel's decisions (cases the caller may see)")
+    updates: list[UpdateOut] = Field(default_factory=list, description="The updates sent before the panel that the "
+                                     "caller may read (restricted as the notes are)")
 
 
 class MeetingOut(Outgoing):

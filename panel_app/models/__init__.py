@@ -16,6 +16,7 @@ from panel_app.models.base import Base, db, utcnow
 from panel_app.models.meetings import (
     AgendaItem,
     AgendaKind,
+    AgendaNote,
     Attendance,
     AttendanceStatus,
     MeetingSeries,
@@ -53,6 +54,7 @@ __all__ = [
     "Agency",
     "AgendaItem",
     "AgendaKind",
+    "AgendaNote",
     "ApiToken",
     "Attendance",
     "AttendanceStatus",

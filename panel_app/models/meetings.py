@@ -10,6 +10,7 @@ from sqlalchemy import Column, Date, ForeignKey, Index, Integer, String, Table, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from panel_app.models.base import Base, TextEnum, UTCDateTime, utcnow
+from panel_app.pathways import Pathway
 
 
 class MeetingStatus(enum.StrEnum):
@@ -130,6 +131,8 @@ class AgendaItem(Base):
     minutes_allotted: Mapped[int | None]
     # The young person's own views, gathered before the panel.
     young_person_views: Mapped[str | None] = mapped_column(Text)
+    # The general discussion note: about no one pathway, it goes to everyone who sees the case. What
+    # the panel said about one pathway is an ``AgendaNote`` (health details reach fewer agencies).
     notes: Mapped[str | None] = mapped_column(Text)
     decisions: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -144,6 +147,28 @@ class AgendaItem(Base):
     updated_by = relationship("User")
     update_requests: Mapped[list[UpdateRequest]] = relationship(back_populates="item", order_by="UpdateRequest.id",
                                                                 cascade="all, delete-orphan")
+    pathway_notes: Mapped[list[AgendaNote]] = relationship(back_populates="item", order_by="AgendaNote.position",
+                                                           cascade="all, delete-orphan")
+
+
+class AgendaNote(Base):
+    """What the panel said about one pathway of a case. Its readers are those who may read text about
+    that pathway (``policy.can_read_text_about``): for health and substance misuse, fewer than the
+    case's. The general note stays on ``AgendaItem.notes``."""
+
+    __tablename__ = "agenda_note"
+    __table_args__ = (UniqueConstraint("agenda_item_id", "pathway"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agenda_item_id: Mapped[int] = mapped_column(ForeignKey("agenda_item.id", ondelete="CASCADE"))
+    pathway: Mapped[Pathway] = mapped_column(TextEnum(Pathway))
+    # The pathway's place in the fixed order (1-7), so notes list in the pathways' order.
+    position: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    written_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    item: Mapped[AgendaItem] = relationship(back_populates="pathway_notes")
 
 
 class UpdateRequest(Base):
@@ -159,6 +184,9 @@ class UpdateRequest(Base):
     requested_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     response: Mapped[str | None] = mapped_column(Text)
+    # What the update is about: empty for a general update (everyone who sees the case reads it); a
+    # health or substance-misuse update reaches only those who may read that pathway's text.
+    pathway: Mapped[Pathway | None] = mapped_column(TextEnum(Pathway))
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     responded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 

@@ -365,6 +365,12 @@ UPDATE_TEXTS = (
     "Missed one appointment, rearranged with mum present. Waiting list position unchanged.",
     "Place offered from the 3rd of next month, subject to ID being sorted.",
 )
+# What the chair noted about health: read only by the broker, the referrer and health's workers.
+HEALTH_NOTES = (
+    "CAMHS assessment booked for the week after release.",
+    "GP registration done; medication reviewed by the prison nurse.",
+    "Sleep problems reported; school nurse to follow up.",
+)
 DECISIONS = (
     "Housing to confirm the lodgings place before release. YOT to arrange a pre-release visit.",
     "Broker to chase the college for a start date. Review at the next panel.",
@@ -396,7 +402,9 @@ def _seed_meetings(people: dict[str, User]) -> int:
         for index, request in enumerate(requests):
             staff = next((u for u in people.values() if u.agency_id == request.agency_id), None)
             if staff is not None and index % 3 != 2:  # one in three never came
-                meetings.send_update(staff, request, UPDATE_TEXTS[index % len(UPDATE_TEXTS)])
+                # A health board's update is about health: only health's readers see it (issue 9).
+                about = Pathway.HEALTH if staff.agency is not None and staff.agency.type == "health" else None
+                meetings.send_update(staff, request, UPDATE_TEXTS[index % len(UPDATE_TEXTS)], about)
         day = _first_weekday(last_month.year, last_month.month, 1)
         past.starts_at, past.ends_at = _panel_time(day, 10), _panel_time(day, 12)
         for index, request in enumerate(requests):
@@ -405,7 +413,8 @@ def _seed_meetings(people: dict[str, User]) -> int:
                 request.responded_at = past.starts_at - (timedelta(hours=1) if index % 4 == 3 else timedelta(days=3))
         db.session.flush()
         for index, item in enumerate(items):
-            meetings.save_notes(broker, item, DISCUSSION[index % 3], DECISIONS[index % 3], item.version)
+            meetings.save_notes(broker, item, DISCUSSION[index % 3], DECISIONS[index % 3], item.version,
+                                {Pathway.HEALTH: HEALTH_NOTES[index % 3]})
         meetings.record_attendance(broker, past, {
             agency.id: (AttendanceStatus.APOLOGIES if agency.type == "employment" else AttendanceStatus.PRESENT,
                         None if agency.type == "employment" else f"{agency.agency_type.label} lead")

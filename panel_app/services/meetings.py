@@ -29,6 +29,7 @@ from panel_app.models import (
     Agency,
     AgendaItem,
     AgendaKind,
+    AgendaNote,
     Attendance,
     AttendanceStatus,
     MeetingSeries,
@@ -45,6 +46,7 @@ from panel_app.models import (
     utcnow,
 )
 from panel_app.models.base import MAX_ID
+from panel_app.pathways import RESTRICTED_PATHWAYS, Pathway
 from panel_app.services import actions as action_service
 from panel_app.services import referral_views
 from panel_app.services import referrals as referral_service
@@ -610,8 +612,10 @@ def send_packs(actor: User, meeting: PanelMeeting) -> int:
     return sent
 
 
-def send_update(actor: User, request: UpdateRequest, text: str) -> None:
-    """An involved agency sends its update on a case ("information sent")."""
+def send_update(actor: User, request: UpdateRequest, text: str, pathway: Pathway | None = None) -> None:
+    """An involved agency sends its update on a case ("information sent"), saying which pathway it is
+    about (``None``: general). A health or substance-misuse update reaches only those who may read
+    that pathway's text (``policy.can_read_text_about``); a general one, everyone who sees the case."""
     if actor.agency_id != request.agency_id:
         raise Forbidden(_("Only the agency asked can send this update."))
     _require_open_agenda(request.item.meeting)
@@ -619,10 +623,11 @@ def send_update(actor: User, request: UpdateRequest, text: str) -> None:
     text_value = problems.text("update", text, TEXT_MAX, required=_("Enter your update"))
     problems.raise_if_any()
     request.response = text_value
+    request.pathway = pathway
     request.responded_at = utcnow()
     request.responded_by_id = actor.id
     audit.record("meeting.send_update", actor=actor, record_type="referral", record_id=request.item.referral_id,
-                 detail={"meeting_id": request.item.meeting_id})
+                 detail={"meeting_id": request.item.meeting_id, "pathway": pathway.value if pathway else None})
 
 
 def record_views(actor: User, item: AgendaItem, views: str | None, version: int | None = None) -> None:
@@ -669,9 +674,13 @@ def record_attendance(actor: User, meeting: PanelMeeting,
     audit.record("meeting.attendance", actor=actor, record_type="meeting", record_id=meeting.id)
 
 
-def save_notes(actor: User, item: AgendaItem, notes: str | None, decisions: str | None, version: int) -> AgendaItem:
+def save_notes(actor: User, item: AgendaItem, notes: str | None, decisions: str | None, version: int,
+               pathway_notes: dict[Pathway, str | None] | None = None) -> AgendaItem:
     """Save a case's discussion notes and decisions, as typed in meeting mode.
 
+    ``notes`` is the general note (everyone who sees the case reads it); ``pathway_notes`` the notes
+    about one pathway each (a pathway left out is left as it was; an empty one is removed). A health
+    or substance-misuse note reaches only those who may read that pathway's text.
     ``version`` is the version the laptop last saw: if someone else saved since, nothing is saved and
     the conflict says so (the page then shows their text beside yours).
     """
@@ -687,12 +696,29 @@ def save_notes(actor: User, item: AgendaItem, notes: str | None, decisions: str 
     problems = _problems()
     notes = problems.text("notes", notes, TEXT_MAX)
     decisions = problems.text("decisions", decisions, TEXT_MAX)
+    wanted = {pathway: problems.text(f"note_{pathway.value}", text, TEXT_MAX)
+              for pathway, text in (pathway_notes or {}).items()}
     problems.raise_if_any()
-    if (notes, decisions) != (item.notes, item.decisions):
-        item.notes, item.decisions, item.updated_by_id = notes, decisions, actor.id
-        db.session.flush()
-        audit.record("meeting.notes", actor=actor, record_type="referral", record_id=item.referral_id,
-                     detail={"meeting_id": item.meeting_id})
+    current = {note.pathway: note for note in item.pathway_notes}
+    changed = [pathway for pathway, text in wanted.items()
+               if text != (current[pathway].text if pathway in current else None)]
+    if (notes, decisions) == (item.notes, item.decisions) and not changed:
+        return item
+    for pathway in changed:
+        text, note = wanted[pathway], current.get(pathway)
+        if text is None:
+            item.pathway_notes.remove(note)  # delete-orphan deletes the row
+        elif note is None:
+            item.pathway_notes.append(AgendaNote(pathway=pathway, position=pathway.number, text=text,
+                                                 written_by_id=actor.id))
+        else:
+            note.text, note.written_by_id, note.written_at = text, actor.id, utcnow()
+    # Always touch the item, so that its version goes up when only a pathway's note changed (the
+    # next laptop to save then sees the conflict).
+    item.notes, item.decisions, item.updated_by_id, item.updated_at = notes, decisions, actor.id, utcnow()
+    db.session.flush()
+    audit.record("meeting.notes", actor=actor, record_type="referral", record_id=item.referral_id,
+                 detail={"meeting_id": item.meeting_id, "pathways": sorted(p.value for p in changed)})
     return item
 
 
@@ -769,6 +795,14 @@ def approve_minutes(actor: User, meeting: PanelMeeting, notes: str | None, versi
 # --- What each person sees of the agenda --------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CaseNote:
+    """One discussion note as a reader sees it: general (``pathway`` ``None``) or about one pathway."""
+
+    pathway: Pathway | None
+    text: str
+
+
 @dataclass
 class AgendaRow:
     """One agenda item as a person (or an agency) may see it: in full for cases they are involved in,
@@ -780,7 +814,9 @@ class AgendaRow:
     age: int
     pathways_of_need: list[Any]
     record: referral_views.ReferralRecord | None = None
+    # Only the updates and notes this viewer may read (``policy.can_read_text_about``).
     updates: list[UpdateRequest] = field(default_factory=list)
+    notes: list[CaseNote] = field(default_factory=list)
 
 
 def agenda(viewer: User, meeting: PanelMeeting, *, with_records: bool = False) -> list[AgendaRow]:
@@ -799,7 +835,9 @@ def agendas(viewer: User, meetings: list[PanelMeeting], *, with_records: bool = 
         .options(
             joinedload(AgendaItem.referral).joinedload(Referral.young_person),
             joinedload(AgendaItem.referral).selectinload(Referral.needs),
+            joinedload(AgendaItem.referral).selectinload(Referral.grants),
             selectinload(AgendaItem.update_requests).joinedload(UpdateRequest.agency),
+            selectinload(AgendaItem.pathway_notes),
         )
         .order_by(AgendaItem.meeting_id, AgendaItem.position)
     ).unique())
@@ -822,8 +860,34 @@ def agendas(viewer: User, meetings: list[PanelMeeting], *, with_records: bool = 
             age=referral_views.age_on(referral.young_person.date_of_birth, starts[item.meeting_id]),
             pathways_of_need=need_pathways,
             record=records.get(referral.id),
-            updates=list(item.update_requests) if full else [],
+            updates=[u for u in item.update_requests if policy.can_read_update(viewer, u)] if full else [],
+            notes=_notes_for(viewer, item) if full else [],
         ))
+    return found
+
+
+def _notes_for(viewer: User, item: AgendaItem) -> list[CaseNote]:
+    """The general note, then each pathway's note the viewer may read."""
+    general = [CaseNote(None, item.notes)] if item.notes else []
+    return general + [CaseNote(note.pathway, note.text) for note in item.pathway_notes
+                      if policy.can_read_agenda_note(viewer, note)]
+
+
+def note_audiences(meeting: PanelMeeting, rows: list[AgendaRow]) -> dict[int, dict[Pathway | None, list[str]]]:
+    """For meeting mode: who reads each note of each case, by pathway (``None``: the general note),
+    as names: the broker, then the panel's agencies that may read text about that pathway."""
+    found: dict[int, dict[Pathway | None, list[str]]] = {}
+    agencies = list(meeting.partnership.agencies)
+    broker = _("the broker")
+    for row in rows:
+        referral = row.item.referral
+        general = [broker] + [a.name for a in agencies if policy.can_read_text_about(a, referral, None)]
+        audiences: dict[Pathway | None, list[str]] = {None: general}
+        for pathway in Pathway:
+            audiences[pathway] = ([broker] + [a.name for a in agencies
+                                              if policy.can_read_text_about(a, referral, pathway)]
+                                  if pathway in RESTRICTED_PATHWAYS else general)
+        found[row.item.id] = audiences
     return found
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -610,10 +611,24 @@ class RequestUpdatesForm(PanelForm):
 
 
 class UpdateForm(PanelForm):
+    # Not required: a form sent without it (a page loaded before this field existed) sends a general
+    # update, as every update was before.
+    about = ChoiceRadio(_l("What is your update about?"), choices=[], default="general", widget=RadioInput(),
+                        description=_l("An update about health or substance misuse reaches only the broker, the "
+                                       "referring agency and the agencies working on that pathway for this young "
+                                       "person. Anything else reaches every agency involved in the case."))
     update = TextAreaField(_l("Your agency's update"), widget=TextArea(),
                            description=_l("What has happened since the last panel, and what your agency is doing"),
                            validators=[InputRequired(message=_l("Enter your update")), _too_long(20_000)])
     submit = SubmitField(_l("Send update"), widget=SubmitInput())
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.about.choices = [("general", _("General: the whole case"))] + [
+            (pathway.value, pathway.label) for pathway in Pathway]
+
+    def pathway(self) -> Pathway | None:
+        return None if self.about.data in (None, "", "general") else Pathway(self.about.data)
 
 
 class ViewsForm(PanelForm):
@@ -626,10 +641,27 @@ class ViewsForm(PanelForm):
 
 
 class NotesForm(PanelForm):
-    notes = TextAreaField(_l("Discussion"), widget=TextArea(), validators=[Optional(), _too_long(20_000)])
+    """A case's notes in meeting mode: the general discussion, the decisions, and one note per pathway
+    (``note_<key>``), since a health note reaches fewer agencies than the general one."""
+
+    notes = TextAreaField(_l("General discussion"), widget=TextArea(), validators=[Optional(), _too_long(20_000)])
     decisions = TextAreaField(_l("Decisions"), widget=TextArea(), validators=[Optional(), _too_long(20_000)])
     version = HiddenField(validators=[InputRequired(), Regexp(r"^\d{1,9}$")])
     submit = SubmitField(_l("Save notes"), widget=SubmitInput())
+
+    def pathway_fields(self) -> dict[Pathway, Field]:
+        return {pathway: self[f"note_{pathway.value}"] for pathway in Pathway}  # type: ignore[index]
+
+    def pathway_notes(self) -> dict[Pathway, str | None]:
+        """The pathways' notes that were sent (a field not in the request leaves its note as it was)."""
+        return {pathway: field.data for pathway, field in self.pathway_fields().items() if field.raw_data}
+
+
+for _pathway in Pathway:
+    # Lazy, so the label is translated when the page is drawn, not once at import.
+    setattr(NotesForm, f"note_{_pathway.value}", TextAreaField(
+        LazyString(lambda p=_pathway: _("About %(pathway)s only", pathway=p.label)), widget=TextArea(),
+        validators=[Optional(), _too_long(20_000)]))
 
 
 class MinutesForm(ConfirmForm):

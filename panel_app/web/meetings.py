@@ -303,11 +303,12 @@ def send_update(meeting_id: int, item_id: int) -> ResponseReturnValue:
     form = forms.UpdateForm()
     if request.method == "GET":
         form.update.data = update.response
+        form.about.data = update.pathway.value if update.pathway else "general"
     status = 200
     if form.validate_on_submit():
         try:
             with all_or_nothing():
-                service.send_update(actor, update, form.update.data)
+                service.send_update(actor, update, form.update.data, form.pathway())
         except PanelError as error:
             forms.apply_problems(form, error)
             status = error.status
@@ -368,7 +369,8 @@ def _meeting_mode(actor: User, meeting: PanelMeeting, refused: tuple[int, Any] |
     service.audit_view(actor, meeting, rows, purpose="run")
     attendance = forms.attendance_form(list(meeting.invited_agencies), {a.agency_id: a for a in meeting.attendance})
     notes_forms = {row.item.id: forms.NotesForm(prefix=f"item{row.item.id}", notes=row.item.notes,
-                                                decisions=row.item.decisions, version=row.item.version)
+                                                decisions=row.item.decisions, version=row.item.version,
+                                                **_pathway_note_data(row.item))
                    for row in rows}
     needs_forms = {}
     for row in rows:
@@ -386,8 +388,14 @@ def _meeting_mode(actor: User, meeting: PanelMeeting, refused: tuple[int, Any] |
         action_forms[refused[0]] = extra["form"] = refused[1]
     return render_template("meetings/run.html", meeting=meeting, rows=rows, attendance_form=attendance,
                            owed=owed, action_forms=action_forms,
-                           notes_forms=notes_forms, needs_forms=needs_forms, confirm=forms.ConfirmForm(
+                           notes_forms=notes_forms, needs_forms=needs_forms,
+                           audiences=service.note_audiences(meeting, rows), confirm=forms.ConfirmForm(
                                version=meeting.version), pathways=list(Pathway), **extra), status
+
+
+def _pathway_note_data(item: Any) -> dict[str, str]:
+    """A case's pathway notes, by their field's name in the notes form."""
+    return {f"note_{note.pathway.value}": note.text for note in item.pathway_notes}
 
 
 @meetings.route("/<int:meeting_id>/attendance", methods=["POST"])
@@ -428,13 +436,16 @@ def save_notes(meeting_id: int, item_id: int) -> ResponseReturnValue:
         raise BadRequest(message, fields)
     try:
         with all_or_nothing():
-            saved = service.save_notes(actor, item, form.notes.data, form.decisions.data, int(form.version.data))
+            saved = service.save_notes(actor, item, form.notes.data, form.decisions.data, int(form.version.data),
+                                       form.pathway_notes())
     except PanelError as error:
         if not wants_json:
             raise
         body: dict[str, Any] = {"error": {"code": error.code, "message": error.message}}
         if isinstance(error, Conflict):
-            body["current"] = {"notes": item.notes or "", "decisions": item.decisions or "", "version": item.version}
+            # The pathways' notes that exist (the page's script empties the other fields).
+            body["current"] = {"notes": item.notes or "", "decisions": item.decisions or "", "version": item.version,
+                               **_pathway_note_data(item)}
         return jsonify(body), error.status
     if wants_json:
         return jsonify({"version": saved.version,
