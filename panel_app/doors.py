@@ -137,6 +137,7 @@ def _refuse_deeply_nested_json() -> Response | None:
 def install(app: Flask) -> None:
     login_manager.user_loader(_load_user)
     login_manager.session_protection = "strong"
+    app.before_request(_refuse_when_the_session_is_unreadable)
     app.before_request(_refuse_deeply_nested_json)
     app.before_request(_refuse_nul_characters)
     app.before_request(_enforce_route_rule)
@@ -434,11 +435,22 @@ def _answer_unstorable_data(error: DataError) -> Response:
     return error_response(400, "bad_request", _("Some of what you sent cannot be stored. Check the values and try again."))
 
 
+def _refuse_when_the_session_is_unreadable() -> Response | None:
+    # The health check answers the outage in its own words (for the load balancer).
+    if request.environ.get(session_store.SESSION_UNREADABLE) and request.endpoint != "meta.healthz":
+        return _database_unreachable_response()
+    return None
+
+
 def _answer_database_unreachable(error: OperationalError | InterfaceError) -> Response:
     """The database cannot be reached (down, restarting, refusing connections): a 503, the JSON error
     on the API and a page of its own for people (the usual page shows the signed-in person, whom we
     cannot load now). SQLite's "database is locked" is an OperationalError too: also worth a retry."""
     log.error("the database could not be reached: %s", error.orig or error)
+    return _database_unreachable_response()
+
+
+def _database_unreachable_response() -> Response:
     try:
         _roll_back()
     except SQLAlchemyError:
