@@ -55,7 +55,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=templating.select_locale, timezone_selector=templating.select_timezone)
-    limiter.init_app(app)
     jobs.init_app(app)
 
     from panel_app.api import api
@@ -79,5 +78,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     templating.install(app)
     doors.install(app)
+    # After the doors: the per-person limits (panel_app.throttling) need the caller the doors' route
+    # guard identifies, and Flask runs before-request hooks in the order they were registered.
+    limiter.init_app(app)
     cli.install(app)
     return app

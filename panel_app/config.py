@@ -128,11 +128,19 @@ def settings_from_environment(instance_path: str, env: dict[str, str] | None = N
         "ARGON2_TIME_COST": _int(env, "ARGON2_TIME_COST", 3),
         "ARGON2_MEMORY_COST": _int(env, "ARGON2_MEMORY_COST", 64 * 1024),
         "ARGON2_PARALLELISM": _int(env, "ARGON2_PARALLELISM", 4),
-        # Sign-in throttling (Flask-Limiter). Failed attempts only are counted.
+        # Throttling (Flask-Limiter, panel_app.throttling). Failed sign-ins only are counted, page and
+        # API together. Several worker processes must share a Redis (redis://...) to share the counts.
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "panel_app"),
+        # Redis down: count in each process's memory meanwhile (the same limits, per process) rather
+        # than answer every API call with a 500.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_HEADERS_ENABLED": True,
         "SIGN_IN_FAILURES_PER_ACCOUNT": env.get("SIGN_IN_FAILURES_PER_ACCOUNT", "5 per 15 minutes"),
         "SIGN_IN_FAILURES_PER_ADDRESS": env.get("SIGN_IN_FAILURES_PER_ADDRESS", "30 per 15 minutes"),
+        "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "300 per minute"),
+        # A burst limit as well: ten PDFs started at once would still hold ten workers for seconds.
+        "PDF_RATE_LIMIT": env.get("PDF_RATE_LIMIT", "4 per 10 seconds; 10 per minute"),
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_DEFAULT_TIMEZONE": env.get("PANEL_TIMEZONE", "Europe/London"),
         "PANEL_DEMO_PASSWORD": env.get("PANEL_DEMO_PASSWORD", "demo-password-2026"),

@@ -22,11 +22,12 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import IntegerConverter, Map
@@ -96,9 +97,47 @@ def _refuse_nul_characters() -> Response | None:
     return None
 
 
+# Deeper than any document of API.md (a few levels); Python's parser, and the walks over a parsed
+# document, recurse once per level and run out of stack near a thousand.
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"')  # possessive: no backtracking on long strings
+_JSON_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply a JSON document nests arrays and objects, counted without parsing it (brackets inside
+    strings do not count). Hand-written because no parser we have stops at a depth before recursing."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub(b'""', body)):
+        if bracket.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def _refuse_deeply_nested_json() -> Response | None:
+    """Before anything parses the body (the NUL check, the sign-in throttle, the views): a JSON body
+    nested deeper than ``MAX_JSON_DEPTH`` is a 400, on every route, signed in or not."""
+    if not request.is_json:
+        return None
+    body = request.get_data(cache=True)
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return None  # cannot be too deep: no need to scan
+    if json_depth(body) > MAX_JSON_DEPTH:
+        return error_response(400, "bad_request",
+                              _("The JSON is nested too deeply (more than %(limit)d levels). Send a flatter document.",
+                                limit=MAX_JSON_DEPTH),
+                              {"body": _("Nested too deeply")})
+    return None
+
+
 def install(app: Flask) -> None:
     login_manager.user_loader(_load_user)
     login_manager.session_protection = "strong"
+    app.before_request(_refuse_when_the_session_is_unreadable)
+    app.before_request(_refuse_deeply_nested_json)
     app.before_request(_refuse_nul_characters)
     app.before_request(_enforce_route_rule)
     app.after_request(_commit_the_request)
@@ -107,6 +146,8 @@ def install(app: Flask) -> None:
     app.register_error_handler(PanelError, _answer_panel_error)
     app.register_error_handler(StaleDataError, _answer_stale_data)
     app.register_error_handler(DataError, _answer_unstorable_data)
+    app.register_error_handler(OperationalError, _answer_database_unreachable)
+    app.register_error_handler(InterfaceError, _answer_database_unreachable)
     app.register_error_handler(CSRFError, _answer_csrf_error)
     app.register_error_handler(HTTPException, _answer_http_error)
     app.register_error_handler(Exception, _answer_unexpected_error)
@@ -290,6 +331,19 @@ def _security_headers(response: Response) -> Response:
         f"script-src 'self' 'nonce-{csp_nonce()}'; "
         "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
     )
+    # No page of ours uses the camera, microphone, location, payment or sensors: no page may ask.
+    response.headers.setdefault(
+        "Permissions-Policy",
+        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), "
+        "payment=(), usb=(), interest-cohort=()",
+    )
+    if current_app.config["PRODUCTION"]:
+        # Production is served over HTTPS only (behind the reverse proxy): browsers must never try plain
+        # http:// for a year. Not in development, which runs on http://127.0.0.1.
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    # The Server header is the WSGI server's, written after the app's headers and not replaceable from
+    # here: gunicorn.conf.py makes gunicorn's name no product. (Werkzeug's server, development only,
+    # still names itself.)
     if request.endpoint != "static":
         response.headers.setdefault("Cache-Control", "no-store")
     return response
@@ -373,6 +427,40 @@ def _answer_unstorable_data(error: DataError) -> Response:
     return error_response(400, "bad_request", _("Some of what you sent cannot be stored. Check the values and try again."))
 
 
+def _refuse_when_the_session_is_unreadable() -> Response | None:
+    # The health check answers the outage in its own words (for the load balancer).
+    if request.environ.get(session_store.SESSION_UNREADABLE) and request.endpoint != "meta.healthz":
+        return _database_unreachable_response()
+    return None
+
+
+def _answer_database_unreachable(error: OperationalError | InterfaceError) -> Response:
+    """The database cannot be reached (down, restarting, refusing connections): a 503, the JSON error
+    on the API and a page of its own for people (the usual page shows the signed-in person, whom we
+    cannot load now). SQLite's "database is locked" is an OperationalError too: also worth a retry."""
+    log.error("the database could not be reached: %s", error.orig or error)
+    return _database_unreachable_response()
+
+
+def _database_unreachable_response() -> Response:
+    try:
+        _roll_back()
+    except SQLAlchemyError:
+        pass  # nothing to roll back on a connection that never opened
+    message = _("The service cannot reach its database just now. Nothing was saved. Try again in a few minutes.")
+    if is_api_request():
+        response = error_response(503, "unavailable", message)
+    else:
+        # Nothing on the page may need the database: no signed-in person to load (Flask-Login keeps
+        # the current user in g._login_user; its template context would otherwise try again).
+        g.actor = None
+        g._login_user = login_manager.anonymous_user()
+        html = render_template("errors/unavailable.html", title=_titles()[503], message=message)
+        response = Response(html, status=503, mimetype="text/html")
+    response.headers["Retry-After"] = "60"
+    return response
+
+
 def _answer_panel_error(error: PanelError) -> Response:
     _roll_back()
     return error_response(error.status, error.code, error.message, error.fields)
@@ -406,7 +494,9 @@ def _answer_http_error(error: HTTPException) -> Response:
         error = NotFound()
     status = error.code or 500
     if status == 429:
-        message = _default_messages()[429]
+        # Our limits (panel_app.throttling) each say what was too much and how long to wait.
+        limit = getattr(error, "limit", None) if isinstance(error, RateLimitExceeded) else None
+        message = error.description if limit is not None and limit.error_message else _default_messages()[429]
     elif is_api_request() and status == 400:
         message = error.description or _default_messages()[400]
     else:

@@ -125,6 +125,10 @@ def _end(record: UserSession, now: datetime) -> None:
         record.ended_at = now
 
 
+# Set in the request's environ when the session could not be read (the database is down).
+SESSION_UNREADABLE = "panel_app.session_unreadable"
+
+
 class DatabaseSessionInterface(SessionInterface):
     """Stores Flask's session in ``user_session`` (see the module's docstring)."""
 
@@ -143,9 +147,11 @@ class DatabaseSessionInterface(SessionInterface):
         try:
             record = db.session.get(UserSession, digest(secret))
         except SQLAlchemyError:
-            # The database is down: no session (signed out); the page itself answers the outage.
+            # The database is down. Not "signed out" (a person mid-meeting would be sent to sign in
+            # and lose what they typed): the doors answer 503 before anything else runs.
             log.warning("could not read a session", exc_info=True)
             db.session.rollback()
+            request.environ[SESSION_UNREADABLE] = True
             return None
         if record is None:
             return StoredSession(cookie_sent=True)

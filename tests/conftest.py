@@ -47,6 +47,10 @@ TEST_SETTINGS: dict[str, Any] = {
     "ARGON2_MEMORY_COST": 8,
     "ARGON2_PARALLELISM": 1,
     "RATELIMIT_STORAGE_URI": "memory://",
+    # Tests of what a page shows fetch many PDFs and API answers as one person within a second; the
+    # per-person limits are tested (with their defaults) in test_throttling.py.
+    "API_RATE_LIMIT": "10000 per minute",
+    "PDF_RATE_LIMIT": "10000 per minute",
     "PANEL_DEMO_PASSWORD": PASSWORD,
     "MAIL_SERVER": "",
     # Jobs run at once, in the request that asked for them: a test sees their effect when it returns.

@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import jsonify
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from werkzeug.wrappers import Response
 
 from panel_app.api.base import actor, api, documented, read_body
 from panel_app.api.schemas import AgencyOut, ErrorOut, MeOut, TokenIn, TokenOut
 from panel_app.doors import error_response
-from panel_app.extensions import limiter
 from panel_app.services import accounts, partnerships
-
-
-def _failed(response: Response) -> bool:
-    return response.status_code == 401
-
-
-def _attempted_email() -> str:
-    payload = request.get_json(silent=True)
-    email = payload.get("email") if isinstance(payload, dict) else None
-    return "sign-in:" + (accounts.normalise_email(email)[:254] if isinstance(email, str) else "")
+from panel_app.throttling import sign_in_per_account, sign_in_per_address
 
 
 @api.route("/auth/token", methods=["POST"])
-@limiter.limit(lambda: current_app.config["SIGN_IN_FAILURES_PER_ACCOUNT"], key_func=_attempted_email,
-               deduct_when=_failed, scope="sign-in-account")
-@limiter.limit(lambda: current_app.config["SIGN_IN_FAILURES_PER_ADDRESS"], deduct_when=_failed,
-               scope="sign-in-address")
+# The same counts as the sign-in page: failures through either door add up.
+@sign_in_per_account
+@sign_in_per_address
 @documented(
     "Exchange an email address and password for a bearer token",
     tag="Account",

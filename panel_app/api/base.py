@@ -14,8 +14,10 @@ from pydantic import BaseModel, ValidationError
 from panel_app.doors import current_actor
 from panel_app.errors import BadRequest, PanelError
 from panel_app.models import User
+from panel_app.throttling import api_per_person
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
+api_per_person(api)  # API_RATE_LIMIT requests per person, whatever the route
 
 MAX_PER_PAGE = 100
 

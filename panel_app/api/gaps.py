@@ -15,6 +15,7 @@ from panel_app.models import GapSeverity, GapStatus, Role, ServiceGap, User
 from panel_app.pathways import Pathway
 from panel_app.services import gap_reports
 from panel_app.services import gaps as service
+from panel_app.throttling import pdf_per_person
 
 
 def _body(viewer: User, gap: ServiceGap, evidence: service.Evidence, named: list[int] | None = None) -> dict:
@@ -105,6 +106,7 @@ def gap_response(gap_id: int) -> ResponseReturnValue:
 
 
 @api.route("/gaps/report.pdf")
+@pdf_per_person
 @documented("The gap register and the dashboard as a PDF report", tag="Gaps",
             responses={200: "application/pdf", 401: ErrorOut, 403: ErrorOut})
 def gaps_report() -> ResponseReturnValue:

@@ -21,6 +21,7 @@ from panel_app.api.schemas import (
 )
 from panel_app.models import AgendaKind, PanelMeeting, User
 from panel_app.services import meetings as service
+from panel_app.throttling import pdf_per_person
 
 
 def _meeting_body(viewer: User, meeting: PanelMeeting, rows: list[service.AgendaRow] | None = None) -> dict:
@@ -139,6 +140,7 @@ def meeting_invite(meeting_id: int) -> ResponseReturnValue:
 
 
 @api.route("/meetings/<int:meeting_id>/pack.pdf")
+@pdf_per_person
 @documented("The panel pack as the caller's agency may see it", tag="Meetings",
             responses={200: "application/pdf", 401: ErrorOut, 404: ErrorOut})
 def meeting_pack(meeting_id: int) -> ResponseReturnValue:
@@ -148,6 +150,7 @@ def meeting_pack(meeting_id: int) -> ResponseReturnValue:
 
 
 @api.route("/meetings/<int:meeting_id>/minutes.pdf")
+@pdf_per_person
 @documented("The minutes as the caller's agency may see them", tag="Meetings",
             responses={200: "application/pdf", 401: ErrorOut, 404: ErrorOut})
 def meeting_minutes(meeting_id: int) -> ResponseReturnValue:

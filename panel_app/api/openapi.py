@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from panel_app.api.base import Operation, api, documented
+from panel_app.api.schemas import ErrorOut
 
 _CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 _STATUS_TEXT = {
@@ -27,7 +28,7 @@ _STATUS_TEXT = {
     404: "Absent, or outside your scope",
     409: "Changed by someone else since you read it",
     422: "Fails a rule",
-    429: "Too many attempts",
+    429: "Too many requests: wait and try again (see Retry-After)",
 }
 
 
@@ -71,6 +72,15 @@ def _response(status: int, shape: Any) -> dict[str, Any]:
     return response
 
 
+def _responses(operation: Operation) -> dict[int, Any]:
+    """The view's own answers, and the 429 any signed-in call may get (API_RATE_LIMIT per person,
+    PDF_RATE_LIMIT on PDFs)."""
+    responses = dict(operation.responses)
+    if not operation.public:
+        responses.setdefault(429, ErrorOut)
+    return dict(sorted(responses.items()))
+
+
 def build_document() -> dict[str, Any]:
     found = operations()
     described = [operation for *_rest, operation in found if operation is not None]
@@ -85,7 +95,7 @@ def build_document() -> dict[str, Any]:
             "operationId": endpoint.removeprefix("api."),
             "summary": operation.summary,
             "tags": [operation.tag],
-            "responses": {str(status): _response(status, shape) for status, shape in operation.responses.items()},
+            "responses": {str(status): _response(status, shape) for status, shape in _responses(operation).items()},
         }
         if operation.description:
             entry["description"] = operation.description

@@ -19,6 +19,7 @@ from flask import current_app
 from flask_babel import format_datetime
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from panel_app import audit, policy
@@ -407,10 +408,21 @@ def _require_open_agenda(meeting: PanelMeeting) -> None:
         raise RuleBroken(_("The minutes of this meeting are approved: its agenda can no longer change."))
 
 
+def _lock_agenda(meeting: PanelMeeting) -> None:
+    """Changes to one meeting's agenda, one at a time: the meeting's row is locked (SELECT ... FOR
+    UPDATE on PostgreSQL) until the request commits, and the agenda is read afresh under the lock.
+    Without it, two brokers adding at once both read the same agenda: both give the next position
+    (1, 2, 2, 2...) and both pass the "already on the agenda" check. SQLite lets one writer in at a
+    time anyway."""
+    db.session.execute(select(PanelMeeting.id).where(PanelMeeting.id == meeting.id).with_for_update())
+    db.session.expire(meeting)  # its status and agenda are read again, as they are under the lock
+
+
 def add_to_agenda(actor: User, meeting: PanelMeeting, referral_id: int, kind: AgendaKind,
                   minutes_allotted: int | None = None) -> AgendaItem:
     """Put a referral of the meeting's partnership on its agenda."""
     _require_manager(actor, meeting)
+    _lock_agenda(meeting)
     _require_open_agenda(meeting)
     referral = db.session.scalar(
         policy.visible_referrals(actor).where(Referral.id == referral_id)
@@ -429,7 +441,12 @@ def add_to_agenda(actor: User, meeting: PanelMeeting, referral_id: int, kind: Ag
     item = AgendaItem(referral=referral, kind=kind, position=len(meeting.items) + 1,
                       minutes_allotted=minutes_allotted, updated_by_id=actor.id)
     meeting.items.append(item)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # The lock should make this impossible; the unique constraint is the last word all the same.
+        raise Conflict(_("Someone else put this referral on the agenda at the same time. Reload the agenda."),
+                       {"referral_id": _("Already on the agenda")}) from None
     audit.record("meeting.agenda_add", actor=actor, record_type="referral", record_id=referral.id,
                  detail={"meeting_id": meeting.id})
     return item
@@ -445,7 +462,10 @@ def change_agenda_item(actor: User, item: AgendaItem, *, move: str | None = None
     """Reorder (``move`` "up" or "down"), time-box, re-kind or remove an agenda item."""
     meeting = item.meeting
     _require_manager(actor, meeting)
+    _lock_agenda(meeting)
     _require_open_agenda(meeting)
+    if item not in meeting.items:
+        raise Conflict(_("Someone else removed this item from the agenda just now. Reload the agenda."))
     items = list(meeting.items)
     if remove:
         meeting.items.remove(item)  # the relationship's delete-orphan cascade deletes the row

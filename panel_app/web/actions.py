@@ -14,6 +14,7 @@ from panel_app.models import Action, ActionStatus, NotDoneReason, Referral, User
 from panel_app.pathways import Pathway
 from panel_app.services import actions as service
 from panel_app.services import referrals as referral_service
+from panel_app.throttling import pdf_per_person
 from panel_app.web import forms
 
 actions = Blueprint("actions", __name__)
@@ -260,6 +261,7 @@ def plan_shared(referral_id: int, version_id: int) -> ResponseReturnValue:
 
 
 @actions.route("/referrals/<int:referral_id>/plan.pdf")
+@pdf_per_person
 def plan_pdf(referral_id: int) -> ResponseReturnValue:
     actor = _actor()
     referral = referral_service.get_referral(actor, referral_id, purpose="plan")

@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import login_user, logout_user
-from werkzeug.wrappers import Response
 
 from panel_app.doors import current_actor, safe_next
-from panel_app.extensions import limiter
 from panel_app.services import accounts
+from panel_app.throttling import sign_in_per_account, sign_in_per_address
 from panel_app.web.forms import SignInForm
 
 auth = Blueprint("auth", __name__)
 
 
-def _failed(response: Response) -> bool:
-    return response.status_code == 401
-
-
-def _attempted_email() -> str:
-    return "sign-in:" + accounts.normalise_email(request.form.get("email", ""))[:254]
-
-
 @auth.route("/sign-in", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["SIGN_IN_FAILURES_PER_ACCOUNT"], key_func=_attempted_email,
-               methods=["POST"], deduct_when=_failed, scope="sign-in-account")
-@limiter.limit(lambda: current_app.config["SIGN_IN_FAILURES_PER_ADDRESS"], methods=["POST"],
-               deduct_when=_failed, scope="sign-in-address")
+# The same counts as the API's token endpoint: failures through either door add up.
+@sign_in_per_account
+@sign_in_per_address
 def sign_in() -> ResponseReturnValue:
     if current_actor() is not None:
         return redirect(url_for("home.index"))

@@ -68,10 +68,11 @@ class DayMonthYearField(Field):
             raise ValueError(_("%(label)s must include a day, month and year", label=self.label.text))
         try:
             day, month, year = (int(part) for part in parts)
-            if year < 1000:
+            if not 1000 <= year <= 9999:
                 raise ValueError
             self.data = date(year, month, day)
-        except ValueError:
+        except (ValueError, OverflowError):
+            # OverflowError: a day or month too large for the C int that ``date`` takes (a 20-digit day).
             raise ValueError(_("%(label)s must be a real date", label=self.label.text)) from None
 
     def _value(self) -> str:
@@ -134,9 +135,15 @@ class ChoiceCheckboxes(_ChoiceMessage, SelectMultipleField):
 
 
 class WholeNumberField(IntegerField):
-    """A whole number, with a message that says so (WTForms' own is "Not a valid integer value")."""
+    """A whole number, with a message that says so (WTForms' own is "Not a valid integer value").
+
+    At most 9 digits: no whole number we ask for is larger, and a 400-digit one would otherwise reach
+    the database (which cannot store it) if a check were ever missed."""
 
     def process_formdata(self, valuelist: list[str]) -> None:
+        if valuelist and len(valuelist[0].strip().lstrip("+-")) > 9:
+            self.data = None
+            raise ValueError(_("Enter a smaller whole number, like 6"))
         try:
             super().process_formdata(valuelist)
         except ValueError:

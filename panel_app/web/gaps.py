@@ -21,6 +21,7 @@ from panel_app.pathways import Pathway
 from panel_app.services import gap_reports
 from panel_app.services import outbox
 from panel_app.services import gaps as service
+from panel_app.throttling import pdf_per_person
 from panel_app.web import forms
 from panel_app.web.pagination import pagination
 
@@ -238,6 +239,7 @@ def dashboard() -> ResponseReturnValue:
 
 
 @gaps.route("/report.pdf")
+@pdf_per_person
 def report_pdf() -> ResponseReturnValue:
     actor = _actor()
     response = Response(gap_reports.report_pdf(actor), mimetype="application/pdf")

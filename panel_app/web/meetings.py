@@ -27,6 +27,7 @@ from panel_app.services import actions as action_service
 from panel_app.services import meetings as service
 from panel_app.services import referrals as referral_service
 from panel_app.services.clock import local_timezone
+from panel_app.throttling import pdf_per_person
 from panel_app.web import actions as action_pages
 from panel_app.web import forms
 from panel_app.web.pagination import pagination
@@ -272,6 +273,9 @@ def agenda_item(meeting_id: int, item_id: int) -> ResponseReturnValue:
     item = service.item_of(meeting, item_id)
     form = forms.AgendaItemForm()
     if not form.validate_on_submit():
+        if form.minutes_allotted.errors:
+            raise BadRequest(_("Enter a number of minutes from 1 to 240."),
+                             {"minutes_allotted": str(form.minutes_allotted.errors[0])})
         raise BadRequest(_("Reload the agenda and try again."))
     action = form.action.data
     if action == "remove":
@@ -586,6 +590,7 @@ def _pdf(data: bytes, name: str) -> Response:
 
 
 @meetings.route("/<int:meeting_id>/pack.pdf")
+@pdf_per_person
 def pack_pdf(meeting_id: int) -> ResponseReturnValue:
     actor = _actor()
     meeting = service.get_meeting(actor, meeting_id)
@@ -593,6 +598,7 @@ def pack_pdf(meeting_id: int) -> ResponseReturnValue:
 
 
 @meetings.route("/<int:meeting_id>/minutes.pdf")
+@pdf_per_person
 def minutes_pdf(meeting_id: int) -> ResponseReturnValue:
     actor = _actor()
     meeting = service.get_meeting(actor, meeting_id)
@@ -600,6 +606,7 @@ def minutes_pdf(meeting_id: int) -> ResponseReturnValue:
 
 
 @meetings.route("/<int:meeting_id>/actions.pdf")
+@pdf_per_person
 def actions_pdf(meeting_id: int) -> ResponseReturnValue:
     actor = _actor()
     meeting = service.get_meeting(actor, meeting_id)
