@@ -16,7 +16,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from panel_app import cli, doors
+    from panel_app import cli, doors, jobs
     from panel_app.config import settings_from_environment
     from panel_app.extensions import babel, csrf, db, limiter, login_manager, migrate
     from panel_app.session_store import DatabaseSessionInterface
@@ -55,6 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=templating.select_locale, timezone_selector=templating.select_timezone)
+    jobs.init_app(app)
 
     from panel_app.api import api
     from panel_app.web.account import account
@@ -62,6 +63,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from panel_app.web.home import home
     from panel_app.web.actions import actions
     from panel_app.web.calendar_feed import calendar
+    from panel_app.web.emails import emails
     from panel_app.web.gaps import gaps
     from panel_app.web.meetings import meetings
     from panel_app.web.meta import meta
@@ -70,7 +72,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # Every <int:...> in a URL is a record id: bounded, so a huge number is a 404, not an overflow.
     app.url_map.converters["int"] = doors.RecordIdConverter
 
-    for blueprint in (meta, auth, account, home, referrals, meetings, actions, gaps, calendar, api):
+    for blueprint in (meta, auth, account, home, referrals, meetings, actions, gaps, calendar, emails, api):
         app.register_blueprint(blueprint)
     csrf.exempt(api)  # the API authenticates with bearer tokens, never with cookies
 

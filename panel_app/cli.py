@@ -6,18 +6,18 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 
-from panel_app import audit, session_store
-from panel_app.documents import mail
+from panel_app import audit, jobs, session_store
 from panel_app.errors import PanelError
 from panel_app.extensions import db
 from panel_app.models import User
-from panel_app.services import accounts, actions, database_roles, demo, partnerships, referrals
+from panel_app.services import accounts, actions, database_roles, demo, outbox, partnerships, referrals
 
 
 def install(app: Flask) -> None:
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(set_stages_command)
     app.cli.add_command(send_reminders_command)
+    app.cli.add_command(deliver_emails_command)
     app.cli.add_command(audit_group)
     app.cli.add_command(db_roles_group)
     app.cli.add_command(users_group)
@@ -37,7 +37,7 @@ def seed_demo_command() -> None:
         click.echo("The demo installation is already loaded; nothing changed.")
         return
     db.session.commit()
-    mail.deliver_queued()
+    jobs.deliver_soon()
     click.echo(summary)
 
 
@@ -62,10 +62,21 @@ def set_stages_command(partnership: str, stages: tuple[str, ...]) -> None:
 def send_reminders_command() -> None:
     """Email action reminders and escalate overdue actions (run daily from cron; running it again the
     same day sends nothing twice)."""
+    outbox.start_counting()
     run = actions.send_reminders()
     db.session.commit()
-    sent = mail.deliver_queued()
-    click.echo(f"Reminders: {run}. Emails sent now: {sent}.")
+    queued = outbox.queued_in_this_request()
+    if queued:
+        jobs.deliver_soon()
+    click.echo(f"Reminders: {run}. Emails queued: {queued} (the worker sends them; the outbox shows when).")
+
+
+@click.command("deliver-emails")
+def deliver_emails_command() -> None:
+    """Deliver the emails that are due now (what the worker does every minute; for cron, or by hand
+    when the worker is not running)."""
+    run = outbox.deliver_due()
+    click.echo(f"Emails: {run}.")
 
 
 @click.group("audit")

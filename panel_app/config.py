@@ -146,7 +146,7 @@ def settings_from_environment(instance_path: str, env: dict[str, str] | None = N
         "PANEL_DEMO_PASSWORD": env.get("PANEL_DEMO_PASSWORD", "demo-password-2026"),
         # Links in emails and calendar files point here (no request to take the host from in a cron job).
         "PANEL_BASE_URL": env.get("PANEL_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
-        # Outgoing email. With no MAIL_SERVER, emails are recorded (sent_email) but not sent.
+        # Outgoing email. With no MAIL_SERVER, emails wait in the outbox (queued) and are not sent.
         "MAIL_SERVER": env.get("MAIL_SERVER", ""),
         "MAIL_PORT": _int(env, "MAIL_PORT", 25),
         "MAIL_USE_TLS": _flag(env.get("MAIL_USE_TLS"), False),
@@ -154,6 +154,9 @@ def settings_from_environment(instance_path: str, env: dict[str, str] | None = N
         "MAIL_PASSWORD": env.get("MAIL_PASSWORD", ""),
         "MAIL_SENDER": env.get("MAIL_SENDER", "Resettlement panels <no-reply@panels.invalid>"),
         "MAIL_TIMEOUT": _int(env, "MAIL_TIMEOUT", 10),
+        # Where the worker's queue of jobs (delivering the outbox) lives: a file beside the database by
+        # default, redis://... in production, memory:// (each job run at once, in the caller) in tests.
+        "JOBS_URL": env.get("JOBS_URL") or "sqlite:///" + str(Path(instance_path) / "jobs.db"),
         # Follow-up of overdue actions: the owner agency the day after; its lead contact, then the broker,
         # this many days after the due date.
         "ACTION_ESCALATE_TO_LEAD_DAYS": _int(env, "ACTION_ESCALATE_TO_LEAD_DAYS", 7),

@@ -32,13 +32,12 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import IntegerConverter, Map
 
-from panel_app import audit, policy, session_store
-from panel_app.documents import mail
+from panel_app import audit, jobs, policy, session_store
 from panel_app.errors import PanelError
 from panel_app.extensions import db, login_manager
 from panel_app.models import User
 from panel_app.models.base import MAX_ID
-from panel_app.services import accounts
+from panel_app.services import accounts, outbox
 
 log = logging.getLogger(__name__)
 
@@ -230,15 +229,13 @@ def all_or_nothing() -> Iterator[None]:
     """Run a change inside a SAVEPOINT: if it raises, everything it did is undone, while what the
     request did before (the audit row of the read that showed the form) is kept."""
     savepoint = db.session.begin_nested()
-    queued = mail.mark()
     try:
         yield
     except BaseException:
         # Also when a failed flush has already deactivated it (it is still the session's current
         # SAVEPOINT): rolling it back makes the session usable for the page that explains the problem.
         if savepoint.session.get_nested_transaction() is savepoint:
-            savepoint.rollback()
-        mail.drop_since(queued)  # emails about a change that did not happen are not sent
+            savepoint.rollback()  # and with it the emails it queued: they are rows of the outbox
         raise
     else:
         savepoint.commit()
@@ -276,13 +273,9 @@ def _commit_the_request(response: Response) -> Response:
         _roll_back()
         log.exception("commit failed")
         return error_response(503, "unavailable", _("The service could not save your change. Try again shortly."))
-    # Only now, with the change safely stored, do its emails leave.
-    try:
-        mail.deliver_queued()
-    except SQLAlchemyError:
-        # The change is stored; only the record of the sending failed. Say so in the log, not to the user.
-        db.session.rollback()
-        log.exception("could not record the outcome of sending emails")
+    # Only now, with the change and its emails safely stored, ask the worker to deliver them.
+    if outbox.queued_in_this_request():
+        jobs.deliver_soon()
     return response
 
 
@@ -317,7 +310,6 @@ def _record_refused_access(response: Response) -> Response:
 
 def _roll_back() -> None:
     db.session.rollback()
-    mail.drop_all()
 
 
 def csp_nonce() -> str:

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, exists, false, select
+from sqlalchemy import Select, and_, exists, false, or_, select
 
 from panel_app.models import (
     Action,
     Agency,
     AgendaNote,
+    OutboxEmail,
     PanelMeeting,
     Partnership,
     Referral,
@@ -192,6 +193,8 @@ ROUTE_RULES: dict[str, RouteRule] = {
     "api.meeting_invite": SIGNED_IN,
     "api.meeting_pack": SIGNED_IN,
     "api.meeting_minutes": SIGNED_IN,
+    # Emails that have not gone: each person sees those policy.visible_emails allows.
+    "emails.undelivered": SIGNED_IN,
 }
 
 
@@ -461,3 +464,32 @@ def can_respond_to_gap(user: User, gap: ServiceGap) -> bool:
     """A strategic lead of the region the gap's partnership is in."""
     return (user.role is Role.STRATEGIC_LEAD and user.region_id is not None
             and gap.partnership.region_id == user.region_id)
+
+
+def visible_emails(user: User) -> Select[tuple[OutboxEmail]]:
+    """The emails whose fate (queued, sent, failed and why) a person may see: those they sent, and
+    those about a record they answer for: a broker, the meetings, gaps, actions and referrals of
+    their partnerships; a strategic lead, the gaps of their region. Agency staff see only their own:
+    another agency's email is not their business."""
+    own = OutboxEmail.sent_by_id == user.id
+    if user.role is Role.BROKER:
+        partnerships = brokered_partnership_ids(user)
+        return select(OutboxEmail).where(or_(
+            own,
+            and_(OutboxEmail.record_type == "meeting", OutboxEmail.record_id.in_(
+                select(PanelMeeting.id).where(PanelMeeting.partnership_id.in_(partnerships)))),
+            and_(OutboxEmail.record_type == "gap", OutboxEmail.record_id.in_(
+                select(ServiceGap.id).where(ServiceGap.partnership_id.in_(partnerships)))),
+            and_(OutboxEmail.record_type == "action", OutboxEmail.record_id.in_(
+                select(Action.id).join(Referral, Action.referral_id == Referral.id)
+                .where(Referral.partnership_id.in_(partnerships)))),
+            and_(OutboxEmail.record_type == "referral", OutboxEmail.record_id.in_(
+                select(Referral.id).where(Referral.partnership_id.in_(partnerships)))),
+        ))
+    if user.role is Role.STRATEGIC_LEAD:
+        return select(OutboxEmail).where(or_(
+            own,
+            and_(OutboxEmail.record_type == "gap", OutboxEmail.record_id.in_(
+                select(ServiceGap.id).where(ServiceGap.partnership_id.in_(gap_partnership_ids(user))))),
+        ))
+    return select(OutboxEmail).where(own)

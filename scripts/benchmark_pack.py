@@ -87,8 +87,7 @@ VIEWS = [
 def build_panel(cases: int) -> tuple[Any, Any, Any]:
     """The partnership, its agencies and staff, and a future meeting with ``cases`` on its agenda.
     Returns (broker, meeting, the agency whose pack is timed)."""
-    from panel_app.documents import mail
-    from panel_app.models import Agency, AgendaKind, LegalStatus, NeedRating, Partnership, Region, Role, db
+        from panel_app.models import Agency, AgendaKind, LegalStatus, NeedRating, Partnership, Region, Role, db
     from panel_app.pathways import Pathway
     from panel_app.services import meetings, referrals
     from panel_app.services.accounts import create_user
@@ -166,7 +165,6 @@ def build_panel(cases: int) -> tuple[Any, Any, Any]:
                 member = next(user for user in staff.values() if user.agency_id == request.agency_id)
                 meetings.send_update(member, request, UPDATES[(n + m) % len(UPDATES)])
     db.session.commit()
-    mail.drop_all()
     return broker, meeting, agencies["housing"]
 
 

@@ -23,7 +23,8 @@ def settings(database_url: str) -> dict[str, Any]:
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_COST": 8,
         "ARGON2_PARALLELISM": 1,
-        "MAIL_SERVER": "",  # emails are recorded, never sent
+        "MAIL_SERVER": "",  # emails wait in the outbox, never sent
+        "JOBS_URL": "memory://",  # no worker: nothing to deliver to
         "PANEL_BASE_URL": "http://panels.example",
         "SECRET_KEY": "benchmark-only-" + uuid.uuid4().hex,
         "RATELIMIT_STORAGE_URI": "memory://",

@@ -53,6 +53,8 @@ TEST_SETTINGS: dict[str, Any] = {
     "PDF_RATE_LIMIT": "10000 per minute",
     "PANEL_DEMO_PASSWORD": PASSWORD,
     "MAIL_SERVER": "",
+    # Jobs run at once, in the request that asked for them: a test sees their effect when it returns.
+    "JOBS_URL": "memory://",
     "PANEL_BASE_URL": "http://panels.test",
     # Sessions' and tokens' "last used" times are rewritten at most every 15 minutes here (half the
     # idle timeout), so that a slow test crossing a minute does not add a write to the statements it
@@ -340,6 +342,138 @@ def smtp(app: Flask) -> Iterator[CapturedMail]:
         controller.stop()
 
 
+class _Moody(_Collector):
+    """A collector that can refuse: a recipient (e.g. "451 ..." at RCPT) or the message ("554 ..." at
+    DATA), until told to accept again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse_rcpt: str | None = None
+        self.refuse_data: str | None = None
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any) -> str:
+        if self.refuse_rcpt:
+            return self.refuse_rcpt
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refuse_data:
+            return self.refuse_data
+        return await super().handle_DATA(server, session, envelope)
+
+
+class _Gate:
+    """A TCP port in front of the SMTP server. Open, it passes bytes both ways; silent, it accepts
+    connections and never says a word (a hung mail server), and never passes them on: an attempt cut
+    off by its timeout can never be completed behind the client's back."""
+
+    def __init__(self, backend_port: int) -> None:
+        self.backend_port = backend_port
+        self.silent = False
+        self.sockets: list[socket.socket] = []
+        self.threads: list[threading.Thread] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0
+        self._start(self._accept)
+
+    def _start(self, target: Callable[..., None], *args: Any) -> threading.Thread:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+        return thread
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _address = self.listener.accept()
+            except OSError:
+                return  # closed
+            self.connections += 1
+            self.sockets.append(client)
+            if self.silent:
+                continue  # held open, never answered
+            upstream = socket.create_connection(("127.0.0.1", self.backend_port))
+            self.sockets.append(upstream)
+            self._start(self._pump, client, upstream)
+            self._start(self._pump, upstream, client)
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+            target.shutdown(socket.SHUT_WR)  # pass the end of the conversation on
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
+        except OSError:
+            pass
+        self.listener.close()
+        for each in self.sockets:
+            try:
+                each.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            each.close()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+
+@dataclass
+class ControllableMailServer(CapturedMail):
+    """A real SMTP server on loopback (aiosmtpd) that a test can make refuse or go silent, then
+    bring back."""
+
+    handler: _Moody
+    gate: _Gate
+    config: Any  # the app's settings: a silent server is given up on sooner
+
+    SILENT_TIMEOUT = 1  # seconds: short, so a test waits little for a server that never answers
+    TIMEOUT = 5  # seconds: long enough for a loaded machine's loopback server to answer
+
+    def refuse_recipients(self, reply: str = "451 4.3.0 Mailbox temporarily unavailable") -> None:
+        self.handler.refuse_rcpt = reply
+
+    def refuse_messages(self, reply: str = "554 5.6.0 Transaction failed") -> None:
+        self.handler.refuse_data = reply
+
+    def go_silent(self) -> None:
+        self.gate.silent = True
+        self.config["MAIL_TIMEOUT"] = self.SILENT_TIMEOUT
+
+    def come_back(self) -> None:
+        self.handler.refuse_rcpt = self.handler.refuse_data = None
+        self.gate.silent = False
+        self.config["MAIL_TIMEOUT"] = self.TIMEOUT
+
+
+@pytest.fixture
+def mail_server(app: Flask) -> Iterator[ControllableMailServer]:
+    """Like ``smtp``, but the test decides how the server behaves (and, silent, gives up after 1 second)."""
+    from aiosmtpd.controller import Controller
+
+    handler = _Moody()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    gate = _Gate(port)
+    saved = {key: app.config[key] for key in ("MAIL_SERVER", "MAIL_PORT", "MAIL_TIMEOUT")}
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=gate.port, MAIL_TIMEOUT=ControllableMailServer.TIMEOUT)
+    try:
+        yield ControllableMailServer(handler.messages, handler, gate, app.config)
+    finally:
+        app.config.update(saved)
+        gate.close()
+        controller.stop()
+
+
 @pytest.fixture(autouse=True)
 def _no_real_email(app: Flask) -> Iterator[None]:
     """A test never sends real email: outside the ``smtp`` fixture the app has no mail server (emails
@@ -410,3 +544,25 @@ def browser() -> Iterator[Any]:
 def pytest_report_header(config: pytest.Config) -> str:
     server = _postgres_server_url()
     return f"database: {'PostgreSQL at ' + make_url(server).render_as_string() if server else 'SQLite'}"
+
+
+# --- The outbox ---------------------------------------------------------------------------------
+
+
+def deliver_emails() -> int:
+    """What the worker does: deliver every email that is due now. Returns how many went."""
+    from panel_app.services import outbox
+
+    return outbox.deliver_due().sent
+
+
+def forget_queued_emails() -> None:
+    """Take out of the outbox the emails a test's setting-up queued and that it does not check."""
+    from panel_app.models import OutboxAttachment, OutboxEmail
+
+    queued = sa.select(OutboxEmail.id).where(OutboxEmail.sent_at.is_(None))
+    # Attachments first, explicitly: SQLite reuses a deleted row's id, and an attachment left behind
+    # would ride along with the next email given that id.
+    db.session.execute(sa.delete(OutboxAttachment).where(OutboxAttachment.email_id.in_(queued)))
+    db.session.execute(sa.delete(OutboxEmail).where(OutboxEmail.id.in_(queued)))
+    db.session.commit()

@@ -54,6 +54,7 @@ PAGES = [
     ("broker.north", "/gaps/dashboard"),
     ("broker.north", "/calendar/"),
     ("broker.north", "/account/"),
+    ("broker.north", "/emails/undelivered"),
     ("housing.conwy", "/"),
     ("housing.conwy", "/actions/"),
     ("housing.conwy", "/referrals/"),

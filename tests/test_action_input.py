@@ -180,7 +180,7 @@ def test_the_valid_action_form_used_below_is_accepted(client: FlaskClient, login
     after = row_counts()
     assert after["Action"] == before["Action"] + 1
     assert after["ActionUpdate"] == before["ActionUpdate"] + 1
-    assert after["SentEmail"] == before["SentEmail"] + 2
+    assert after["OutboxEmail"] == before["OutboxEmail"] + 2
 
 
 def _create_page_cases() -> list[Any]:

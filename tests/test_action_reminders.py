@@ -16,7 +16,6 @@ from bs4 import BeautifulSoup
 from flask import Flask
 from sqlalchemy import func, select
 
-from panel_app.documents import mail
 from panel_app.models import (
     Action,
     ActionEscalation,
@@ -33,7 +32,7 @@ from panel_app.services import actions as service
 from panel_app.services import referrals as referral_service
 from panel_app.services.clock import today
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import CapturedMail, csrf_token_from
+from tests.conftest import CapturedMail, csrf_token_from, deliver_emails
 from tests.factories import make_agency, make_partnership, make_referral, make_user
 
 GIVEN, FAMILY = "Bethan", "Llewellyn"
@@ -90,7 +89,7 @@ def new_action(world: World, *, due_on: date, agency: Agency | None = None, work
 def settle(smtp: CapturedMail | None = None) -> None:
     """Commit what the test set up and send its queued emails (the assignments), then forget them."""
     db.session.commit()
-    mail.deliver_queued()
+    deliver_emails()
     if smtp is not None:
         smtp.messages.clear()
 
@@ -100,7 +99,7 @@ def remind(app: Flask, on: date) -> service.ReminderRun:
     with app.test_request_context():
         run = service.send_reminders(on=on)
         db.session.commit()
-        mail.deliver_queued()
+        deliver_emails()
     return run
 
 
@@ -193,7 +192,7 @@ def test_send_reminders_sends_one_digest_per_agency_of_what_falls_due_within_thr
     result = app.test_cli_runner().invoke(args=["send-reminders"])
     assert result.exit_code == 0, result.output
     assert "due-soon digests: 2" in result.output, result.output
-    assert "Emails sent now: 2" in result.output, result.output
+    assert "Emails queued: 2" in result.output, result.output
 
     by_recipient = {str(m["To"]): m for m in smtp.messages}
     assert sorted(by_recipient) == ["housing.team@example.org", "yot.team@example.org"]
@@ -209,7 +208,7 @@ def test_send_reminders_sends_one_digest_per_agency_of_what_falls_due_within_thr
     # The same day again: nothing more.
     again = app.test_cli_runner().invoke(args=["send-reminders"])
     assert again.exit_code == 0, again.output
-    assert "due-soon digests: 0" in again.output and "Emails sent now: 0" in again.output, again.output
+    assert "due-soon digests: 0" in again.output and "Emails queued: 0" in again.output, again.output
     assert len(smtp.messages) == 2
     rows = sent_rows("action.due_soon")
     assert len(rows) == 2 and all(row.sent_at is not None for row in rows)
@@ -301,7 +300,7 @@ def test_the_command_escalates_an_action_whose_due_date_has_passed(app: Flask, w
 
     again = app.test_cli_runner().invoke(args=["send-reminders"])
     assert "to the owner agency 0, to its lead 0, to the broker 0" in again.output, again.output
-    assert "Emails sent now: 0" in again.output
+    assert "Emails queued: 0" in again.output
     assert len(smtp.messages) == 1
     assert escalations(action) == [1]
 

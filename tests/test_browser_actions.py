@@ -15,7 +15,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from panel_app.documents import mail
 from panel_app.extensions import db
 from panel_app.models import (
     OUTSTANDING,
@@ -61,7 +60,6 @@ def _ensure_housing_owes(server: LiveServer, *, overdue: int, outstanding: int) 
                 if number < missing_late:
                     action.due_on = today() - timedelta(days=3 + number)
             db.session.commit()
-            mail.drop_all()
         db.session.remove()
 
 

@@ -34,13 +34,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from panel_app import policy
-from panel_app.documents import mail
 from panel_app.models import Agency, AgendaItem, AgendaNote, Referral, Role, UpdateRequest, User, db
 from panel_app.pathways import Pathway
 from panel_app.services import meetings as service
 from panel_app.services import referrals as referral_service
 from panel_app.services.clock import today
-from tests.conftest import csrf_token_from, sign_in
+from tests.conftest import csrf_token_from, deliver_emails, forget_queued_emails, sign_in
 from tests.factories import make_agency, make_meeting, make_partnership, make_referral, make_user
 
 # The texts, each a marker that names what it is.
@@ -251,12 +250,12 @@ def test_the_minutes_carry_a_health_note_only_to_its_readers(app: Flask, api_tok
 
 def test_approved_minutes_emailed_to_each_agency_carry_only_what_it_may_read(app: Flask, smtp) -> None:
     world = build_world()
-    mail.drop_all()
+    forget_queued_emails()  # the world's invitations: these tests read the minutes
     with app.test_request_context("/"):
         meeting = service.get_meeting(world.broker, world.meeting_id)
         assert service.approve_minutes(world.broker, meeting, "Next panel in a month.") == len(AGENCIES)
         db.session.commit()
-        mail.deliver_queued()
+        deliver_emails()
     for key in AGENCIES:
         [message] = smtp.to(f"{key}@free-text.example")
         assert found(pdf_attachment(message)) == READS[key] & NOTES, key
@@ -264,12 +263,12 @@ def test_approved_minutes_emailed_to_each_agency_carry_only_what_it_may_read(app
 
 def test_a_general_note_goes_to_everyone_invited_who_sees_the_case_as_before(app: Flask, smtp) -> None:
     world = build_world()
-    mail.drop_all()
+    forget_queued_emails()  # the world's invitations: these tests read the minutes
     with app.test_request_context("/"):
         meeting = service.get_meeting(world.broker, world.meeting_id)
         service.approve_minutes(world.broker, meeting, None)
         db.session.commit()
-        mail.deliver_queued()
+        deliver_emails()
     involved = [YOT, HOUSING, SCHOOL, HEALTH, SUBSTANCE]
     for key in involved:
         text = pdf_attachment(smtp.to(f"{key}@free-text.example")[0])

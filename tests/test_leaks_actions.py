@@ -35,14 +35,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_babel import format_date
 
-from panel_app.documents import mail
 from panel_app.models import Action, ActionStatus, Role, User, db
 from panel_app.pathways import Pathway
 from panel_app.services import actions as action_service
 from panel_app.services.actions import ActionChange, NewAction
 from panel_app.services.clock import today
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import sign_in
+from tests.conftest import deliver_emails, sign_in
 from tests.factories import make_agency, make_meeting, make_partnership, make_referral, make_region, make_user
 
 SUFFIX = "c41d"
@@ -288,14 +287,14 @@ def test_assignment_and_reminder_emails_carry_neither_the_name_nor_the_restricte
     with app.test_request_context("/"):
         # The assignment emails the world's actions queued.
         db.session.commit()
-        assigned = mail.deliver_queued()
+        assigned = deliver_emails()
         # A digest of what falls due within three days; then, long after, every step of escalation.
         soon = action_service.send_reminders()
         db.session.commit()
-        reminded = mail.deliver_queued()
+        reminded = deliver_emails()
         overdue = action_service.send_reminders(due + timedelta(days=late))
         db.session.commit()
-        escalated = mail.deliver_queued()
+        escalated = deliver_emails()
 
     # The meeting's four invitations; the assignments: the health board twice and its named worker once,
     # housing once.

@@ -45,7 +45,6 @@ from bs4 import BeautifulSoup
 from flask import Flask
 from flask.testing import FlaskClient
 
-from panel_app.documents import mail
 from panel_app.models import ActionStatus, GapSeverity, NeedRating, Referral, Role, ServiceGap, User, db
 from panel_app.pathways import Pathway
 from panel_app.services import accounts
@@ -55,7 +54,7 @@ from panel_app.services import referrals as referral_service
 from panel_app.services.actions import ActionChange, NewAction
 from panel_app.services.clock import today
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import csrf_token_from, sign_in
+from tests.conftest import csrf_token_from, deliver_emails, sign_in
 from tests.factories import make_agency, make_gap, make_meeting, make_partnership, make_referral, make_region, make_user
 
 # --- The markers --------------------------------------------------------------------------------
@@ -714,7 +713,7 @@ def message_text(message: EmailMessage) -> str:
 def test_the_emails_a_strategic_lead_receives_name_no_young_person(app: Flask, smtp) -> None:
     world = build_world()
     with app.test_request_context("/"):
-        mail.deliver_queued()  # what building the world sent: seven escalations in R, one in Q
+        deliver_emails()  # what building the world sent: seven escalations in R, one in Q
     broker = _client(app, world.users[BROKER])
     form = broker.get(f"/gaps/{world.gaps[OPEN]}/escalate")
     response = broker.post(f"/gaps/{world.gaps[OPEN]}/escalate", data={

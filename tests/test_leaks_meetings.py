@@ -43,7 +43,6 @@ from flask.testing import FlaskClient
 from icalendar import Calendar
 from sqlalchemy import select
 
-from panel_app.documents import mail
 from panel_app.models import AttendanceStatus, NeedRating, PanelMeeting, Referral, Role, SentEmail, User, db
 from panel_app.pathways import Pathway
 from panel_app.services import accounts
@@ -51,7 +50,7 @@ from panel_app.services import meetings as service
 from panel_app.services import referrals as referral_service
 from panel_app.services.clock import today
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import csrf_token_from, sign_in
+from tests.conftest import csrf_token_from, deliver_emails, forget_queued_emails, sign_in
 from tests.factories import make_agency, make_meeting, make_partnership, make_referral, make_region, make_user
 
 INSIDE = "Inside"  # housing is involved (shared for accommodation)
@@ -502,6 +501,7 @@ def _message_text(message: EmailMessage) -> str:
 
 
 def _approve_minutes_through_the_page(app: Flask, world: World) -> None:
+    forget_queued_emails()  # the world's invitations and update requests: these tests check the minutes
     client = _client(app, world.users[BROKER])
     page = client.get(f"/meetings/{world.meeting_id}/minutes")
     assert page.status_code == 200
@@ -549,13 +549,13 @@ def test_each_agency_is_emailed_minutes_naming_only_its_own_cases(app: Flask, sm
 
 def test_minutes_approved_through_the_service_are_delivered_the_same_way(app: Flask, smtp) -> None:
     world = build_world()
-    mail.drop_all()  # the world's invitations and update requests: not this test's business
+    forget_queued_emails()  # the world's invitations and update requests: not this test's business
     broker = world.users[BROKER]
     with app.test_request_context("/"):
         meeting = service.get_meeting(broker, world.meeting_id)
         sent = service.approve_minutes(broker, meeting, "Next panel in a month.")
         db.session.commit()
-        delivered = mail.deliver_queued()
+        delivered = deliver_emails()
     assert sent == delivered == 3
     for agency, address in world.contacts.items():
         [message] = smtp.to(address)
@@ -593,7 +593,7 @@ def test_invitations_and_update_requests_name_no_young_person(app: Flask, smtp) 
     world = build_world(held=False)
     with app.test_request_context("/"):
         db.session.commit()
-        delivered = mail.deliver_queued()
+        delivered = deliver_emails()
     assert delivered == len(smtp.messages) == 5  # three invitations, two update requests
     for message in smtp.messages:
         assert markers_in(_message_text(message)) == set(), message["Subject"]

@@ -111,7 +111,7 @@ def test_the_valid_form_used_below_is_accepted(client: FlaskClient, login_as, wo
     assert response.status_code == 302, response.text[:3000]
     after = row_counts()
     assert after["PanelMeeting"] == before["PanelMeeting"] + 1
-    assert after["SentEmail"] == before["SentEmail"] + 3
+    assert after["OutboxEmail"] == before["OutboxEmail"] + 3
     assert len(smtp.messages) == 3
 
 

@@ -22,7 +22,6 @@ from flask.testing import FlaskClient
 from icalendar import Calendar
 from sqlalchemy import select
 
-from panel_app.documents import mail
 from panel_app.errors import RuleBroken
 from panel_app.models import (
     Agency,
@@ -37,7 +36,7 @@ from panel_app.models import (
 )
 from panel_app.services import meetings as service
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import CapturedMail, csrf_token_from, sign_in
+from tests.conftest import CapturedMail, csrf_token_from, deliver_emails, sign_in
 from tests.factories import make_agency, make_meeting, make_partnership, make_referral, make_user
 from tests.meeting_helpers import (
     LONDON,
@@ -362,7 +361,7 @@ def test_rescheduling_sends_an_update_with_the_same_uid_and_a_higher_sequence(
         service.reschedule(world.broker, meeting, service.MeetingDetails(
             local(2027, 11, 9, 10), local(2027, 11, 9, 12), location="Rhyl civic centre"), meeting.version)
         db.session.commit()
-        mail.deliver_queued()
+        deliver_emails()
     latest = smtp.to(world.housing.contact_email)[-1]
     event = one_invitation(latest, "REQUEST")
     assert str(event["UID"]) == uid

@@ -109,6 +109,7 @@ def test_every_string_on_the_pages_is_marked_for_translation(pseudo_app: Flask) 
         assert sign_in(client, email).status_code == 302
         home = client.get("/")
         pages[f"home of {email}"] = home.text
+        pages[f"undelivered emails of {email}"] = client.get("/emails/undelivered").text
         client.post("/sign-out", data={"csrf_token": csrf_token_from(home.text)})
 
     # The service's own name is data too, but it must still be marked: check it separately.

@@ -1,27 +1,15 @@
-"""Email: recorded in the request's transaction, sent only after it commits.
-
-``send`` records a ``SentEmail`` row and queues the message; ``deliver_queued`` (called by the
-doors once the commit has succeeded, and by commands after theirs) hands the queue to the SMTP
-server and records the outcome. A change that is rolled back sends nothing. A ``dedupe_key`` makes a
-send idempotent: if an email with that key was ever recorded, nothing is queued.
+"""Email as the mail server sees it: a message built from an outbox row, and one SMTP connection
+to hand messages over. No database here: ``services/outbox.py`` keeps the outbox and decides when to
+try; this module only knows how.
 """
 
 from __future__ import annotations
 
-import logging
 import smtplib
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import make_msgid
-
-from flask import current_app, g
-from sqlalchemy import select
-
-from panel_app.models import SentEmail, db, utcnow
-
-log = logging.getLogger(__name__)
-
-SUBJECT_MAX = 255
+from types import TracebackType
+from typing import Any
 
 
 @dataclass
@@ -32,102 +20,121 @@ class Attachment:
 
 
 @dataclass
-class _Queued:
-    record: SentEmail
+class Outgoing:
+    recipient: str
+    subject: str
     text: str
+    message_id: str
     attachments: list[Attachment] = field(default_factory=list)
 
 
-def _queue() -> list[_Queued]:
-    if "outbox" not in g:
-        g.outbox = []
-    return g.outbox
+class MailServerDown(Exception):
+    """The mail server could not be reached, or dropped the conversation: no message of this run
+    can go, whichever it is."""
 
 
-def send(
-    recipient: str,
-    subject: str,
-    text: str,
-    *,
-    kind: str,
-    attachments: list[Attachment] | None = None,
-    agency_id: int | None = None,
-    meeting_id: int | None = None,
-    dedupe_key: str | None = None,
-) -> SentEmail | None:
-    """Record an email and queue it for after the commit. ``None`` when the dedupe key was used before."""
-    if dedupe_key is not None and db.session.scalar(
-        select(SentEmail.id).where(SentEmail.dedupe_key == dedupe_key)
-    ) is not None:
-        return None
-    record = SentEmail(recipient=recipient, subject=subject[:SUBJECT_MAX], kind=kind, dedupe_key=dedupe_key,
-                       agency_id=agency_id, meeting_id=meeting_id)
-    db.session.add(record)
-    _queue().append(_Queued(record, text, list(attachments or [])))
-    return record
-
-
-def mark() -> int:
-    """Where the queue stands now (see ``drop_since``)."""
-    return len(_queue())
-
-
-def drop_since(position: int) -> None:
-    """Forget what was queued since ``mark()``: the change that queued it was rolled back."""
-    del _queue()[position:]
-
-
-def drop_all() -> None:
-    g.pop("outbox", None)
-
-
-def deliver_queued() -> int:
-    """Send what the committed transaction queued; record each outcome. Returns how many were sent."""
-    queued = g.pop("outbox", [])
-    if not queued:
-        return 0
-    config = current_app.config
-    sent = 0
-    if not config["MAIL_SERVER"]:
-        for item in queued:
-            item.record.error = "not sent: no MAIL_SERVER configured"
-        log.info("%d emails recorded but not sent: no MAIL_SERVER", len(queued))
-    else:
-        try:
-            with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=config["MAIL_TIMEOUT"]) as smtp:
-                if config["MAIL_USE_TLS"]:
-                    smtp.starttls()
-                if config["MAIL_USERNAME"]:
-                    smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
-                for item in queued:
-                    try:
-                        smtp.send_message(_message(item, config["MAIL_SENDER"]))
-                    except smtplib.SMTPException as error:
-                        item.record.error = str(error)[:500]
-                        log.warning("email %s to %s refused: %s", item.record.kind, item.record.recipient, error)
-                    else:
-                        item.record.sent_at = utcnow()
-                        sent += 1
-        except (OSError, smtplib.SMTPException) as error:
-            for item in queued:
-                if item.record.sent_at is None:
-                    item.record.error = f"mail server unreachable: {error}"[:500]
-            log.error("mail server %s:%s unreachable: %s", config["MAIL_SERVER"], config["MAIL_PORT"], error)
-    db.session.commit()  # the outcomes, in a transaction of their own
-    return sent
-
-
-def _message(item: _Queued, sender: str) -> EmailMessage:
+def build_message(outgoing: Outgoing, sender: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = item.record.recipient
-    message["Subject"] = item.record.subject
-    message["Message-ID"] = make_msgid(domain="panels.invalid")
-    message.set_content(item.text)
-    for attachment in item.attachments:
+    message["To"] = outgoing.recipient
+    message["Subject"] = outgoing.subject
+    message["Message-ID"] = outgoing.message_id
+    message.set_content(outgoing.text)
+    for attachment in outgoing.attachments:
         maintype, _slash, subtype = attachment.content_type.partition("/")
         subtype, *params = subtype.split(";")
         extra = dict(p.strip().split("=", 1) for p in params if "=" in p)
         message.add_attachment(attachment.data, maintype=maintype, subtype=subtype.strip(),
                                filename=attachment.filename, params=extra)
     return message
+
+
+class MailServer:
+    """One connection to the configured SMTP server, opened at the first message.
+
+    Every wait on the server is bounded by ``timeout`` seconds (smtplib's socket timeout), so a
+    server that accepts the connection and then says nothing costs one timeout, not a hung worker.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self._smtp: smtplib.SMTP | None = None
+
+    def __enter__(self) -> MailServer:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is None:
+            config = self.config
+            smtp = smtplib.SMTP(timeout=config["MAIL_TIMEOUT"])
+            try:
+                smtp.connect(config["MAIL_SERVER"], config["MAIL_PORT"])
+                if config["MAIL_USE_TLS"]:
+                    smtp.starttls()
+                if config["MAIL_USERNAME"]:
+                    smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
+            except (OSError, smtplib.SMTPException) as error:
+                smtp.close()
+                raise MailServerDown(describe(error, config["MAIL_TIMEOUT"])) from error
+            self._smtp = smtp
+        return self._smtp
+
+    def send(self, message: EmailMessage) -> None:
+        """Hand one message over. Raises ``smtplib.SMTPException`` when the server refuses this
+        message (the connection stays usable), ``MailServerDown`` when the conversation is lost."""
+        smtp = self._connection()
+        try:
+            smtp.send_message(message)
+        except smtplib.SMTPServerDisconnected as error:
+            self._lost(error)
+        except smtplib.SMTPException:  # before OSError: smtplib's errors are OSErrors too
+            # A refusal of this message (or recipient): smtplib has already reset the transaction, or
+            # closed the connection (421): then the next message opens a new one.
+            if smtp.sock is None:
+                self._smtp = None
+            raise
+        except OSError as error:  # a timeout, a reset connection
+            self._lost(error)
+
+    def _lost(self, error: BaseException) -> None:
+        # Dropped or silent mid-message: close our end at once (no polite QUIT to wait on), so the
+        # server discards the unfinished message rather than completing it later.
+        self.close(polite=False)
+        raise MailServerDown(describe(error, self.config["MAIL_TIMEOUT"])) from error
+
+    def close(self, *, polite: bool = True) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            if polite:
+                smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            pass
+        finally:
+            smtp.close()
+
+
+def describe(error: BaseException, timeout: int | float) -> str:
+    """The mail server's answer, or what went wrong, in a line a broker can pass on to IT."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        answers = [f"{code} {_text(reply)}" for code, reply in error.recipients.values()]
+        return "the mail server refused the recipient: " + "; ".join(answers)
+    if isinstance(error, smtplib.SMTPResponseException):
+        return f"the mail server refused the message: {error.smtp_code} {_text(error.smtp_error)}"
+    # smtplib reports a read that timed out as a disconnection; the timeout is the real story.
+    if isinstance(error, TimeoutError) or isinstance(error.__context__, TimeoutError):
+        return f"the mail server did not answer within {timeout} second{'' if timeout == 1 else 's'}"
+    if isinstance(error, smtplib.SMTPServerDisconnected):
+        return "the mail server closed the connection"
+    if isinstance(error, OSError):
+        return f"could not reach the mail server: {error.strerror or error}"
+    return f"could not send: {error}"
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)

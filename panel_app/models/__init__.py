@@ -23,9 +23,9 @@ from panel_app.models.meetings import (
     MeetingStatus,
     MinutesStatus,
     PanelMeeting,
-    SentEmail,
     UpdateRequest,
 )
+from panel_app.models.outbox import EmailStatus, OutboxAttachment, OutboxEmail, SentEmail
 from panel_app.models.people import Agency, ApiToken, Partnership, Region, Role, User, UserSession
 from panel_app.models.referrals import (
     AccessReason,
@@ -62,6 +62,7 @@ __all__ = [
     "Base",
     "ClosureReason",
     "Consent",
+    "EmailStatus",
     "GapEvent",
     "GapReferral",
     "GapSeverity",
@@ -76,6 +77,8 @@ __all__ = [
     "NeedHistory",
     "NeedRating",
     "NotDoneReason",
+    "OutboxAttachment",
+    "OutboxEmail",
     "PanelMeeting",
     "Partnership",
     "PlanVersion",

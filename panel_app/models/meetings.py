@@ -1,5 +1,4 @@
-"""Panel meetings: scheduling, invitations, attendance, the agenda, update requests and minutes;
-and the record of every email the service sends."""
+"""Panel meetings: scheduling, invitations, attendance, the agenda, update requests and minutes."""
 
 from __future__ import annotations
 
@@ -193,23 +192,3 @@ class UpdateRequest(Base):
     item: Mapped[AgendaItem] = relationship(back_populates="update_requests")
     agency = relationship("Agency")
     responded_by = relationship("User", foreign_keys=[responded_by_id])
-
-
-class SentEmail(Base):
-    """Every email the service sends: to whom, what, why, and whether the mail server took it.
-
-    ``dedupe_key`` makes a send idempotent: a second attempt with the same key is not made.
-    """
-
-    __tablename__ = "sent_email"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    recipient: Mapped[str] = mapped_column(String(254))
-    subject: Mapped[str] = mapped_column(String(255))
-    kind: Mapped[str] = mapped_column(String(40), index=True)
-    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
-    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agency.id"))
-    meeting_id: Mapped[int | None] = mapped_column(ForeignKey("panel_meeting.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    error: Mapped[str | None] = mapped_column(String(500))

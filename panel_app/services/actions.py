@@ -21,7 +21,6 @@ from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from panel_app import audit, policy
-from panel_app.documents import mail
 from panel_app.documents.pdf import render_pdf
 from panel_app.errors import Conflict, Forbidden, NotFound, RuleBroken
 from panel_app.models import (
@@ -49,6 +48,7 @@ from panel_app.models import (
 from panel_app.models.base import MAX_ID
 from panel_app.models.people import partnership_agency
 from panel_app.pathways import RESTRICTED_PATHWAYS, Pathway
+from panel_app.services import outbox
 from panel_app.services import referrals as referral_service
 from panel_app.services.clock import today
 
@@ -131,11 +131,11 @@ def create_action(actor: User, referral: Referral, new: NewAction) -> Action:
                             due=new.due_on.isoformat())
     audit.record("action.create", actor=actor, record_type="referral", record_id=referral.id,
                  detail={"action_id": action.id, "agency_id": agency.id})
-    _email_assignment(action, agency)
+    _email_assignment(action, agency, actor)
     return action
 
 
-def _email_assignment(action: Action, agency: Agency) -> None:
+def _email_assignment(action: Action, agency: Agency, actor: User) -> None:
     recipients = {agency.contact_email, action.owner_user.email if action.owner_user else None} - {None}
     subject = _("New action for %(agency)s: %(label)s, due %(due)s", agency=agency.name, label=label(action),
                 due=format_date(action.due_on, "d MMMM"))
@@ -147,8 +147,8 @@ def _email_assignment(action: Action, agency: Agency) -> None:
         _("Sign in to see it and update it: %(url)s", url=action_url(action)),
     ])
     for recipient in sorted(recipients):
-        mail.send(recipient, subject, text, kind="action.assigned", agency_id=agency.id,
-                  dedupe_key=f"action.assigned:{action.id}:{recipient}")
+        outbox.queue(recipient, subject, text, kind="action.assigned", agency_id=agency.id, about=("action", action.id),
+                     sent_by=actor, dedupe_key=f"action.assigned:{action.id}:{recipient}")
 
 
 # --- Updating -----------------------------------------------------------------------------------
@@ -487,8 +487,8 @@ def send_reminders(on: date | None = None) -> ReminderRun:
                            day=format_date(on + DUE_SOON, "d MMMM"))
         lines = [_("These actions of %(agency)s fall due in the next three days:", agency=agency.name), ""]
         lines += [f"- {label(a)}: {_('due')} {format_date(a.due_on, 'EEEE d MMMM')} – {action_url(a)}" for a in actions]
-        if mail.send(agency.contact_email, subject, "\n".join(lines), kind="action.due_soon", agency_id=agency.id,
-                     dedupe_key=f"action.due_soon:{agency.id}:{on.isoformat()}"):
+        if outbox.queue(agency.contact_email, subject, "\n".join(lines), kind="action.due_soon", agency_id=agency.id,
+                        dedupe_key=f"action.due_soon:{agency.id}:{on.isoformat()}"):
             run.due_soon += 1
 
     overdue = list(db.session.scalars(
@@ -517,8 +517,8 @@ def send_reminders(on: date | None = None) -> ReminderRun:
                 "", _("Sign in to see it: %(url)s", url=action_url(action)),
             ])
             for recipient in recipients:
-                mail.send(recipient, subject, text, kind=f"action.overdue.{level}", agency_id=action.owner_agency_id,
-                          dedupe_key=f"action.overdue:{action.id}:{level}:{recipient}")
+                outbox.queue(recipient, subject, text, kind=f"action.overdue.{level}", agency_id=action.owner_agency_id,
+                             about=("action", action.id), dedupe_key=f"action.overdue:{action.id}:{level}:{recipient}")
             run.escalations[level] += 1
     audit.record("reminders.run", actor=None, detail={"due_soon": run.due_soon, "escalations": run.escalations})
     return run

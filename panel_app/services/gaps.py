@@ -18,7 +18,6 @@ from sqlalchemy import Select, case, distinct, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from panel_app import audit, policy
-from panel_app.documents import mail
 from panel_app.errors import Conflict, Forbidden, NotFound, RuleBroken
 from panel_app.models import (
     UNRESOLVED,
@@ -41,6 +40,7 @@ from panel_app.models import (
 )
 from panel_app.models.base import MAX_ID
 from panel_app.pathways import Pathway
+from panel_app.services import outbox
 from panel_app.services import referrals as referral_service
 from panel_app.services.clock import local_date, today
 
@@ -210,8 +210,8 @@ def escalate(actor: User, gap: ServiceGap, note: str | None, version: int | None
         "", note or "", "", _("Respond in the service: %(url)s", url=gap_url(gap)),
     ])
     for lead in leads:
-        mail.send(lead.email, subject, text, kind="gap.escalated", dedupe_key=f"gap.escalated:{gap.id}:"
-                  f"{gap.escalated_at.isoformat()}:{lead.id}")
+        outbox.queue(lead.email, subject, text, kind="gap.escalated", about=("gap", gap.id), sent_by=actor,
+                     dedupe_key=f"gap.escalated:{gap.id}:{gap.escalated_at.isoformat()}:{lead.id}")
 
 
 # Which answers a lead may give from each state.
@@ -262,7 +262,7 @@ def respond(actor: User, gap: ServiceGap, response: str, status: GapStatus, owne
         "", gap_url(gap),
     ])
     for recipient in sorted(recipients):
-        mail.send(recipient, subject, text, kind="gap.response")
+        outbox.queue(recipient, subject, text, kind="gap.response", about=("gap", gap.id), sent_by=actor)
 
 
 def reopen(actor: User, gap: ServiceGap, note: str | None, version: int | None = None) -> None:

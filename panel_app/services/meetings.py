@@ -2,8 +2,9 @@
 involved agencies for updates; run the meeting; approve and send the minutes.
 
 Times come in timezone-aware, are stored in UTC and are shown in the partnership's time zone
-(``PANEL_TIMEZONE``, Europe/London by default). Every email is recorded and sent after the commit,
-and carries no young person's name: initials and links only.
+(``PANEL_TIMEZONE``, Europe/London by default). Every email goes to the outbox in the change's
+transaction (the worker sends it after the commit), and carries no young person's name: initials
+and links only.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from panel_app import audit, policy
-from panel_app.documents import calendar, mail
+from panel_app.documents import calendar
 from panel_app.documents.pdf import render_pdf
 from panel_app.errors import Conflict, Forbidden, NotFound, RuleBroken
 from panel_app.models import (
@@ -47,6 +48,7 @@ from panel_app.models import (
 )
 from panel_app.models.base import MAX_ID
 from panel_app.pathways import RESTRICTED_PATHWAYS, Pathway
+from panel_app.services import outbox
 from panel_app.services import actions as action_service
 from panel_app.services import referral_views
 from panel_app.services import referrals as referral_service
@@ -136,7 +138,7 @@ def schedule(actor: User, partnership_id: int, details: MeetingDetails) -> Panel
     _check_details(details, partnership, new=True)
     meeting = _new_meeting(actor, partnership, details)
     db.session.flush()
-    _send_invitations([meeting], kind="invitation")
+    _send_invitations(actor, [meeting], kind="invitation")
     audit.record("meeting.schedule", actor=actor, record_type="meeting", record_id=meeting.id)
     return meeting
 
@@ -236,7 +238,7 @@ def schedule_series(actor: User, partnership_id: int, first: MeetingDetails, rul
         details = MeetingDetails(start, end_local, first.location, first.online_link, first.invited_agency_ids)
         meetings.append(_new_meeting(actor, partnership, details, series))
     db.session.flush()
-    _send_invitations(meetings, kind="invitation")
+    _send_invitations(actor, meetings, kind="invitation")
     audit.record("meeting.schedule_series", actor=actor, record_type="meeting_series", record_id=series.id,
                  detail={"meeting_ids": [m.id for m in meetings]})
     return meetings
@@ -277,9 +279,9 @@ def reschedule(actor: User, meeting: PanelMeeting, details: MeetingDetails, vers
         meeting.invited_agencies = invited
     meeting.sequence += 1
     db.session.flush()
-    _send_invitations([meeting], kind="update")
+    _send_invitations(actor, [meeting], kind="update")
     # An agency no longer invited gets a cancellation, so its calendar drops the meeting.
-    _send_invitations([meeting], kind="cancellation", agencies=dropped)
+    _send_invitations(actor, [meeting], kind="cancellation", agencies=dropped)
     audit.record("meeting.reschedule", actor=actor, record_type="meeting", record_id=meeting.id)
 
 
@@ -297,11 +299,12 @@ def cancel(actor: User, meeting: PanelMeeting, reason: str | None, version: int 
     meeting.cancellation_reason = reason
     meeting.sequence += 1
     db.session.flush()
-    _send_invitations([meeting], kind="cancellation")
+    _send_invitations(actor, [meeting], kind="cancellation")
     audit.record("meeting.cancel", actor=actor, record_type="meeting", record_id=meeting.id)
 
 
-def _send_invitations(meetings: list[PanelMeeting], *, kind: str, agencies: list[Agency] | None = None) -> None:
+def _send_invitations(actor: User, meetings: list[PanelMeeting], *, kind: str,
+                      agencies: list[Agency] | None = None) -> None:
     """One email per agency (the invited ones, unless ``agencies`` is given), with one calendar file
     per meeting: a request, or (``kind`` "cancellation") a cancellation."""
     by_agency: dict[int, tuple[Agency, list[PanelMeeting]]] = {}
@@ -338,14 +341,14 @@ def _send_invitations(meetings: list[PanelMeeting], *, kind: str, agencies: list
         lines += ["", _("The calendar file attached updates your calendar. Sign in to the service to see the "
                         "agenda and papers: cases are not named in emails.")]
         attachments = [
-            mail.Attachment(f"panel-{meeting.starts_at.astimezone(local_timezone()):%Y-%m-%d}.ics",
+            outbox.Attachment(f"panel-{meeting.starts_at.astimezone(local_timezone()):%Y-%m-%d}.ics",
                             "text/calendar; method=" + ("CANCEL" if cancelling else "REQUEST"),
                             calendar.meeting_invitation(meeting, url=meeting_url(meeting), organizer=organizer,
                                                         attendees=[agency.contact_email], cancel=cancelling))
             for meeting in its_meetings
         ]
-        mail.send(agency.contact_email, subject, "\n".join(lines), kind=f"meeting.{kind}", attachments=attachments,
-                  agency_id=agency.id, meeting_id=first.id)
+        outbox.queue(agency.contact_email, subject, "\n".join(lines), attachments, kind=f"meeting.{kind}",
+                     agency_id=agency.id, meeting_id=first.id, about=("meeting", first.id), sent_by=actor)
 
 
 def _sender_address() -> str:
@@ -574,8 +577,8 @@ def request_updates(actor: User, meeting: PanelMeeting, due_on: date) -> int:
             "", ", ".join(initials), "",
             _("Sign in and open the meeting to send each update: %(url)s", url=meeting_url(meeting)),
         ])
-        mail.send(agency.contact_email, subject, text, kind="meeting.update_request", agency_id=agency.id,
-                  meeting_id=meeting.id)
+        outbox.queue(agency.contact_email, subject, text, kind="meeting.update_request", agency_id=agency.id,
+                     meeting_id=meeting.id, about=("meeting", meeting.id), sent_by=actor)
     audit.record("meeting.request_updates", actor=actor, record_type="meeting", record_id=meeting.id,
                  detail={"requests": made})
     return made
@@ -583,7 +586,7 @@ def request_updates(actor: User, meeting: PanelMeeting, due_on: date) -> int:
 
 def send_packs(actor: User, meeting: PanelMeeting) -> int:
     """Email each invited agency its own panel pack (PDF): in full only the cases it is involved in.
-    Returns how many agencies were sent one."""
+    Returns how many agencies one was queued for."""
     _require_manager(actor, meeting)
     _require_not_cancelled(meeting)
     if meeting.status is not MeetingStatus.SCHEDULED:
@@ -604,9 +607,10 @@ def send_packs(actor: User, meeting: PanelMeeting) -> int:
             _("The pack for the panel is attached. It gives in full only the cases your agency is involved in."),
             _("The agenda and papers are also in the service: %(url)s", url=meeting_url(meeting)),
         ])
-        mail.send(agency.contact_email, subject, text, kind="meeting.pack", agency_id=agency.id,
-                  meeting_id=meeting.id,
-                  attachments=[mail.Attachment(f"panel-pack-{meeting.id}.pdf", "application/pdf", pdf)])
+        outbox.queue(agency.contact_email, subject, text,
+                     [outbox.Attachment(f"panel-pack-{meeting.id}.pdf", "application/pdf", pdf)],
+                     kind="meeting.pack", agency_id=agency.id, meeting_id=meeting.id, about=("meeting", meeting.id),
+                     sent_by=actor)
         _audit_export(actor, meeting, "pack", rows, agency)
         sent += 1
     return sent
@@ -755,7 +759,7 @@ def save_minutes(actor: User, meeting: PanelMeeting, notes: str | None, version:
 
 def approve_minutes(actor: User, meeting: PanelMeeting, notes: str | None, version: int | None = None) -> int:
     """Approve the minutes and send each invited agency its own minutes (PDF), naming only the cases it
-    is involved in. Returns how many agencies were sent them."""
+    is involved in. Returns how many agencies they were queued for."""
     save_minutes(actor, meeting, notes, version)
     if meeting.status is not MeetingStatus.HELD:
         raise RuleBroken(_("Mark the meeting as held before approving its minutes."))
@@ -772,10 +776,10 @@ def approve_minutes(actor: User, meeting: PanelMeeting, notes: str | None, versi
         pdf = _minutes_document(meeting, viewer, agency, rows)
         _audit_export(actor, meeting, "minutes", rows, agency)
         owed = action_service.actions_for_meeting(viewer, meeting)
-        attachments = [mail.Attachment(f"minutes-{meeting.id}-{agency.id}.pdf", "application/pdf", pdf)]
+        attachments = [outbox.Attachment(f"minutes-{meeting.id}-{agency.id}.pdf", "application/pdf", pdf)]
         if owed:
-            attachments.append(mail.Attachment(f"actions-{meeting.id}-{agency.id}.pdf", "application/pdf",
-                                               _actions_document(meeting, viewer, agency, owed)))
+            attachments.append(outbox.Attachment(f"actions-{meeting.id}-{agency.id}.pdf", "application/pdf",
+                                                 _actions_document(meeting, viewer, agency, owed)))
         subject = _("Minutes: %(partnership)s resettlement panel, %(when)s", partnership=meeting.partnership.name,
                     when=format_datetime(meeting.starts_at, "d MMMM yyyy"))
         text = "\n".join([
@@ -784,8 +788,9 @@ def approve_minutes(actor: User, meeting: PanelMeeting, notes: str | None, versi
               "and the list of the actions your agency owes."),
             _("They are also in the service: %(url)s", url=meeting_url(meeting)),
         ])
-        mail.send(agency.contact_email, subject, text, kind="meeting.minutes", agency_id=agency.id,
-                  meeting_id=meeting.id, dedupe_key=f"minutes:{meeting.id}:{agency.id}", attachments=attachments)
+        outbox.queue(agency.contact_email, subject, text, attachments, kind="meeting.minutes", agency_id=agency.id,
+                     meeting_id=meeting.id, about=("meeting", meeting.id), sent_by=actor,
+                     dedupe_key=f"minutes:{meeting.id}:{agency.id}")
         sent += 1
     audit.record("meeting.minutes_approved", actor=actor, record_type="meeting", record_id=meeting.id,
                  detail={"sent_to_agencies": sent})

@@ -165,7 +165,8 @@ def create(referral_id: int) -> ResponseReturnValue:
             forms.apply_problems(form, error, {"due_on": "due_on"})
             status = error.status
         else:
-            flash(_("Action recorded. %(agency)s has been told.", agency=action.owner_agency.name), "success")
+            flash(_("Action recorded. An email to %(agency)s is queued and will be sent shortly.",
+                    agency=action.owner_agency.name), "success")
             return redirect(url_for("referrals.show", referral_id=referral.id) + "#actions")
     elif request.method == "POST":
         status = 400

@@ -19,6 +19,7 @@ from panel_app.errors import BadRequest, Conflict, Forbidden, PanelError
 from panel_app.models import GapSeverity, GapStatus, ServiceGap, User
 from panel_app.pathways import Pathway
 from panel_app.services import gap_reports
+from panel_app.services import outbox
 from panel_app.services import gaps as service
 from panel_app.throttling import pdf_per_person
 from panel_app.web import forms
@@ -133,7 +134,8 @@ def _gap_page(actor: User, gap: ServiceGap, form: Any = None, status: int = 200)
     extra = {"form": form} if form is not None and form.errors else {}
     return render_template("gaps/show.html", view=view, gap=gap, evidence_form=evidence_form,
                            reopen_form=forms.ReopenForm(version=gap.version),
-                           manage=policy.can_escalate_gap(actor, gap), **extra), status
+                           manage=policy.can_escalate_gap(actor, gap),
+                           emails=outbox.emails_about(actor, "gap", gap.id), **extra), status
 
 
 @gaps.route("/<int:gap_id>")
@@ -197,7 +199,8 @@ def _gap_form_page(gap_id: int, form_class: type, *, allowed: Callable[[User, Se
 def escalate(gap_id: int) -> ResponseReturnValue:
     return _gap_form_page(gap_id, forms.EscalateForm, allowed=policy.can_escalate_gap,
                           act=lambda actor, gap, form: service.escalate(actor, gap, form.note.data, form.version_read()),
-                          done=_("Escalated. The region's strategic leads have been told."),
+                          done=_("Escalated. An email to the region's strategic leads is queued and will be sent shortly: the "
+                                 "emails below show when it has gone."),
                           heading=_("Escalate to the strategic lead"))
 
 
@@ -207,7 +210,8 @@ def respond(gap_id: int) -> ResponseReturnValue:
         gap_id, forms.RespondForm, allowed=policy.can_respond_to_gap,
         act=lambda actor, gap, form: service.respond(actor, gap, form.response.data or "", GapStatus(form.status.data),
                                                      form.owner.data, form.target_on.data, form.version_read()),
-        done=_("Response sent. The broker and the agency that raised it have been told."),
+        done=_("Response saved. An email to the broker and the agency that raised it is queued and will be sent "
+               "shortly."),
         heading=_("Respond to this gap"))
 
 

@@ -11,6 +11,7 @@ from panel_app.doors import current_actor
 from panel_app.models import Role
 from panel_app.services import actions as action_service
 from panel_app.services import gaps as gap_service
+from panel_app.services import outbox
 from panel_app.services import partnerships
 from panel_app.services import referrals as referral_service
 
@@ -30,4 +31,5 @@ def index() -> ResponseReturnValue:
         caseload = replace(referral_service.caseload(actor), actions_overdue=overdue, actions_other=other)
     gap_counts = gap_service.counts(actor) if actor.role is Role.STRATEGIC_LEAD else (0, 0)
     return render_template(f"home/{actor.role.value}.html", partnerships=rows, caseload=caseload,
-                           escalated=gap_counts[0], unresolved=gap_counts[1])
+                           escalated=gap_counts[0], unresolved=gap_counts[1],
+                           emails_in_trouble=outbox.count_in_trouble(actor))

@@ -22,6 +22,7 @@ from panel_app.doors import all_or_nothing, current_actor
 from panel_app.errors import BadRequest, Conflict, Forbidden, PanelError
 from panel_app.models import AgendaKind, AttendanceStatus, PanelMeeting, Role, User
 from panel_app.pathways import Pathway
+from panel_app.services import outbox
 from panel_app.services import actions as action_service
 from panel_app.services import meetings as service
 from panel_app.services import referrals as referral_service
@@ -116,8 +117,10 @@ def new() -> ResponseReturnValue:
             forms.apply_problems(form, error, _MEETING_FIELDS)
             status = error.status
         else:
-            flash(_("Meeting scheduled. The invited agencies have been sent calendar invitations.") if len(created) == 1
-                  else _("%(count)d meetings scheduled. The invited agencies have been sent calendar invitations.",
+            flash(_("Meeting scheduled. Calendar invitations to the invited agencies are queued and will be sent "
+                    "shortly: the meeting's page shows when they have gone.") if len(created) == 1
+                  else _("%(count)d meetings scheduled. Calendar invitations to the invited agencies are queued and "
+                         "will be sent shortly: the meeting's page shows when they have gone.",
                          count=len(created)), "success")
             return _back(created[0])
     elif request.method == "POST":
@@ -141,6 +144,7 @@ def show(meeting_id: int) -> ResponseReturnValue:
         "meetings/show.html", meeting=meeting, rows=rows, manage=policy.can_manage_meeting(actor, meeting),
         my_requests=service.requests_for(actor, meeting), confirm=forms.ConfirmForm(version=meeting.version),
         attendance={row.agency_id: row for row in meeting.attendance},
+        emails=outbox.emails_about(actor, "meeting", meeting.id),
     )
 
 
@@ -198,7 +202,7 @@ def edit(meeting_id: int) -> ResponseReturnValue:
         meeting_id, forms.MeetingForm, setup=_current_details,
         act=lambda actor, meeting, form: service.reschedule(actor, meeting, _details(form),
                                                             forms._version(form)),
-        done=_("Meeting changed. The invited agencies have been sent a calendar update."),
+        done=_("Meeting changed. A calendar update for the invited agencies is queued and will be sent shortly."),
         heading=_("Change the meeting"), template="meetings/new.html", names=_MEETING_FIELDS)
 
 
@@ -207,7 +211,8 @@ def cancel(meeting_id: int) -> ResponseReturnValue:
     return _meeting_form_page(
         meeting_id, forms.CancelMeetingForm,
         act=lambda actor, meeting, form: service.cancel(actor, meeting, form.reason.data, form.version_read()),
-        done=_("Meeting cancelled. The invited agencies' calendars will remove it."), heading=_("Cancel this meeting"))
+        done=_("Meeting cancelled. A cancellation for the invited agencies' calendars is queued and will be sent "
+               "shortly."), heading=_("Cancel this meeting"))
 
 
 # --- The agenda ---------------------------------------------------------------------------------
@@ -508,8 +513,10 @@ def send_packs(meeting_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         raise BadRequest(_("Reload the page and try again."))
     sent = service.send_packs(actor, meeting)
-    flash(ngettext("Pack sent to %(num)d agency, with only the cases it is involved in.",
-                   "Packs sent to %(num)d agencies, each with only the cases it is involved in.", sent), "success")
+    flash(ngettext("Pack queued for %(num)d agency, with only the cases it is involved in. It will be sent shortly: "
+                   "the emails below show when it has gone.",
+                   "Packs queued for %(num)d agencies, each with only the cases it is involved in. They will be sent "
+                   "shortly: the emails below show when they have gone.", sent), "success")
     return _back(meeting)
 
 
@@ -549,7 +556,10 @@ def minutes(meeting_id: int) -> ResponseReturnValue:
             status = error.status
         else:
             if form.approve.data:
-                flash(_("Minutes approved and sent to %(count)d agencies, each with only its own cases.", count=sent),
+                flash(ngettext("Minutes approved and queued for %(num)d agency, with only its own cases. They will "
+                               "be sent shortly: the emails below show when they have gone.",
+                               "Minutes approved and queued for %(num)d agencies, each with only its own cases. "
+                               "They will be sent shortly: the emails below show when they have gone.", sent),
                       "success")
                 return _back(meeting)
             flash(_("Draft saved."), "success")

@@ -1,0 +1,20 @@
+"""The emails that have not gone: what a person sent, or answers for, that the mail server has not
+taken yet or refused for good, and why."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask.typing import ResponseReturnValue
+
+from panel_app.doors import current_actor
+from panel_app.services import outbox
+
+emails = Blueprint("emails", __name__, url_prefix="/emails")
+
+
+@emails.route("/undelivered")
+def undelivered() -> ResponseReturnValue:
+    actor = current_actor()
+    assert actor is not None  # the route rule admits signed-in people only
+    shown, total = outbox.undelivered_emails(actor)
+    return render_template("emails/undelivered.html", emails=shown, total=total)
