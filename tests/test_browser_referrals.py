@@ -104,7 +104,8 @@ def test_refer_triage_share_and_see_only_what_each_agency_may(live_server: LiveS
         assert ("referral.accept", "broker.north@demo.test") in events
         assert ("referral.share", "broker.north@demo.test") in events
         assert ("referral.view", "housing.conwy@demo.test") in events
-        assert not any(email == "education.conwy@demo.test" for _action, email in rows)
+        # Education read nothing; its attempt on the referral's address is on record as refused.
+        assert {action for action, email in rows if email == "education.conwy@demo.test"} == {"access.refused"}
         listed = db.session.scalars(
             select(AuditEvent).join(User, AuditEvent.actor_user_id == User.id)
             .where(AuditEvent.action == "referral.list", User.email == "housing.conwy@demo.test")).all()
