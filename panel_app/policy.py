@@ -6,6 +6,11 @@ Two kinds of decision live here:
   caller must meet before its view runs (public, signed in, or one of some roles). The doors enforce
   it before every request; an endpoint that is not listed is refused, and a test walks the URL map
   so that a new route cannot ship undeclared.
+* **Steps.** Per kind of record, a table of what may be done to one record (``REFERRAL_STEPS``...):
+  for each step, who may take it and in which states of the record. ``*_steps(user, record)`` says
+  which steps this person may take now (the pages and the API show buttons from it), and
+  ``require_step`` is what the services call before they act (403 or 422, from the same table).
+  Templates, web views and API views never compare a role or a status themselves.
 * **Scopes and object rules.** ``visible_*`` functions return SQL ``Select`` statements holding
   only what the caller may reach, so lists, counts and look-ups filter in the database through the
   same query; ``can_*`` functions answer for one loaded object.
@@ -15,8 +20,11 @@ This module reads models only. It never writes and never renders.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, exists, false, or_, select
 
 from panel_app.models import (
@@ -35,6 +43,7 @@ from panel_app.models import (
     User,
     db,
 )
+from panel_app.errors import Forbidden, RuleBroken
 from panel_app.models.people import partnership_agency, partnership_broker
 from panel_app.pathways import RESTRICTED_PATHWAYS, Pathway
 
@@ -292,6 +301,11 @@ def can_refer_to(user: User, partnership: Partnership) -> bool:
     return False
 
 
+def names_referring_agency(user: User) -> bool:
+    """Brokers refer on a member agency's behalf and name it; agency staff refer for their own."""
+    return user.role is Role.BROKER
+
+
 def is_referrer(user: User, referral: Referral) -> bool:
     """Staff of the agency that made the referral (the referring case manager's team)."""
     return user.role is Role.AGENCY_STAFF and user.agency_id == referral.referring_agency_id
@@ -309,6 +323,114 @@ def can_withdraw_consent(user: User, referral: Referral) -> bool:
 
 def can_provide_information(user: User, referral: Referral) -> bool:
     return is_referrer(user, referral)
+
+
+# --- Steps: what a person may do to one record now ---------------------------------------------
+
+Record = TypeVar("Record")
+
+
+@dataclass(frozen=True)
+class Step(Generic[Record]):
+    """One thing that may be done to a record: ``who`` may take it, ``when`` the record allows it.
+
+    ``refused`` is what a person who may see the record but not take the step is told (403);
+    ``not_now`` what anyone is told when the record's state does not allow it (422).
+    """
+
+    who: Callable[[User, Record], bool]
+    when: Callable[[Record], bool]
+    not_now: Any  # a lazy string: translated when the error is raised, in the caller's language
+    refused: Any = _l("This is not yours to do.")
+
+
+StepTable = Mapping[str, Step[Any]]
+
+
+def in_status(*statuses: Any) -> Callable[[Any], bool]:
+    """A ``when`` that holds while the record's status is one of ``statuses``."""
+    allowed = frozenset(statuses)
+    return lambda record: record.status in allowed
+
+
+def steps_of(user: User, table: StepTable, record: Any) -> frozenset[str]:
+    """The steps of ``table`` this person may take on this record now (who and state both hold)."""
+    return frozenset(name for name, step in table.items() if step.who(user, record) and step.when(record))
+
+
+def require_person(user: User, table: StepTable, step: str, record: Any) -> None:
+    """Forbidden unless this person is one who may take the step (whatever the record's state)."""
+    rule = table[step]
+    if not rule.who(user, record):
+        raise Forbidden(str(rule.refused))
+
+
+def require_step(user: User, table: StepTable, step: str, record: Any, *,
+                 before_state: Callable[[], object] | None = None) -> None:
+    """What a service calls before it takes a step: 403 when the person may not take it, 422 when
+    the record's state does not allow it. ``before_state`` runs between the two (the check that
+    the form was read from the current version: a stale form deserves "someone else changed it",
+    not a state error that the person could not understand)."""
+    require_person(user, table, step, record)
+    if before_state is not None:
+        before_state()
+    rule = table[step]
+    if not rule.when(record):
+        raise RuleBroken(str(rule.not_now))
+
+
+def _referral_broker(user: User, referral: Referral) -> bool:
+    return can_manage_referral(user, referral)
+
+
+def _broker_or_referrer(user: User, referral: Referral) -> bool:
+    return can_manage_referral(user, referral) or is_referrer(user, referral)
+
+
+def _information_requested(referral: Referral) -> bool:
+    return referral.information_requested is not None
+
+
+def _consent_in_force(referral: Referral) -> bool:
+    return referral.consent is not None and referral.consent.in_force
+
+
+_TRIAGE = in_status(ReferralStatus.SUBMITTED)
+_WORKING = in_status(ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE)
+_OPEN = in_status(ReferralStatus.SUBMITTED, ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE)
+_BROKERS_ONLY = _l("Only the partnership's broker can do this.")
+
+# Who may do what to a referral, and when. Changing who may close a referral is one edit here: the
+# service, the page's button, the form and the API all follow.
+REFERRAL_STEPS: dict[str, Step[Referral]] = {
+    "accept": Step(_referral_broker, _TRIAGE, _l("Only a submitted referral can be accepted."), _BROKERS_ONLY),
+    "decline": Step(_referral_broker, _TRIAGE, _l("Only a submitted referral can be declined."), _BROKERS_ONLY),
+    "request_information": Step(
+        _referral_broker, _TRIAGE,
+        _l("More information can only be asked for while the referral is being triaged."), _BROKERS_ONLY),
+    "provide_information": Step(is_referrer, _information_requested,
+                                _l("The broker has not asked for more information."),
+                                _l("Only the referring agency can answer the broker's question.")),
+    "share": Step(_referral_broker, _WORKING, _l("Accept the referral before sharing it."), _BROKERS_ONLY),
+    "change_stage": Step(_referral_broker, _WORKING, _l("Only an accepted or active referral has a stage."),
+                         _BROKERS_ONLY),
+    "rate_needs": Step(_referral_broker, _OPEN,
+                       _l("This referral is closed: its needs can no longer be re-rated."), _BROKERS_ONLY),
+    "record_consent": Step(_referral_broker, _OPEN,
+                           _l("This referral is closed: consent can no longer be recorded."), _BROKERS_ONLY),
+    "withdraw_consent": Step(_broker_or_referrer, _consent_in_force, _l("There is no consent in force to withdraw."),
+                             _l("Only the broker or the referring agency can record a withdrawal of consent.")),
+    "close": Step(_referral_broker, _WORKING,
+                  _l("Only an accepted or active referral can be closed. Decline a submitted one instead."),
+                  _BROKERS_ONLY),
+    "record_action": Step(_referral_broker, _WORKING, _l("Actions are agreed on accepted or active referrals only."),
+                          _l("Only the partnership's broker records actions.")),
+}
+
+
+def referral_steps(user: User, referral: Referral) -> frozenset[str]:
+    """What this person may do to this referral now (``REFERRAL_STEPS``)."""
+    return steps_of(user, REFERRAL_STEPS, referral)
 
 
 def readable_restricted_pathways(user: User, referral: Referral) -> frozenset[Pathway]:

@@ -92,10 +92,7 @@ class NewAction:
 def create_action(actor: User, referral: Referral, new: NewAction) -> Action:
     """The broker records an action: one agency's promise on one pathway, by a date. The agency is
     granted access to the referral for that pathway and told by email."""
-    if not policy.can_manage_referral(actor, referral):
-        raise Forbidden(_("Only the partnership's broker records actions."))
-    if referral.status not in (ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE):
-        raise RuleBroken(_("Actions are agreed on accepted or active referrals only."))
+    policy.require_step(actor, policy.REFERRAL_STEPS, "record_action", referral)
     problems = _problems()
     description = problems.text("description", new.description, DESCRIPTION_MAX,
                                 required=_("Say what the agency will do"))
