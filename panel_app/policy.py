@@ -28,7 +28,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, exists, false, or_, select
 
 from panel_app.models import (
+    OUTSTANDING,
     Action,
+    ActionStatus,
     Agency,
     AgendaNote,
     OutboxEmail,
@@ -43,6 +45,7 @@ from panel_app.models import (
     User,
     db,
 )
+from panel_app.clock import today
 from panel_app.errors import Forbidden, RuleBroken
 from panel_app.models.people import partnership_agency, partnership_broker
 from panel_app.pathways import RESTRICTED_PATHWAYS, Pathway
@@ -89,6 +92,8 @@ def record_of(*roles: Role) -> RouteRule:
 # young person's identity.
 CASE_WORKERS = only(Role.BROKER, Role.AGENCY_STAFF)
 CASE_RECORD = record_of(Role.BROKER, Role.AGENCY_STAFF)
+# The gap register's report (figures, never a young person): the brokers and the strategic leads.
+GAP_REPORT_READERS = only(Role.BROKER, Role.STRATEGIC_LEAD)
 
 
 ROUTE_RULES: dict[str, RouteRule] = {
@@ -179,7 +184,7 @@ ROUTE_RULES: dict[str, RouteRule] = {
     "gaps.respond": record_of(Role.STRATEGIC_LEAD),
     "gaps.review": only(Role.STRATEGIC_LEAD),
     "gaps.dashboard": only(Role.BROKER, Role.STRATEGIC_LEAD),
-    "gaps.report_pdf": only(Role.BROKER, Role.STRATEGIC_LEAD),
+    "gaps.report_pdf": GAP_REPORT_READERS,
     "gaps.register_csv": only(Role.BROKER, Role.STRATEGIC_LEAD),
     "api.gap_create": SIGNED_IN,
     "api.gaps_list": SIGNED_IN,
@@ -205,6 +210,26 @@ ROUTE_RULES: dict[str, RouteRule] = {
     # Emails that have not gone: each person sees those policy.visible_emails allows.
     "emails.undelivered": SIGNED_IN,
 }
+
+
+def may_open(user: User | None, endpoint: str) -> bool:
+    """Whether a page's route rule admits this person (to offer a link to it, or not)."""
+    rule = ROUTE_RULES.get(endpoint)
+    return rule is not None and rule.admits(user)
+
+
+def can_get_gap_report(user: User) -> bool:
+    return GAP_REPORT_READERS.admits(user)
+
+
+def runs_installation(user: User) -> bool:
+    """An admin: manages the installation (people, partnerships), works in no partnership."""
+    return user.role is Role.ADMIN
+
+
+def oversees_region(user: User) -> bool:
+    """A strategic lead: oversees the gaps of their region's partnerships, sees figures only."""
+    return user.role is Role.STRATEGIC_LEAD
 
 
 def route_rule(endpoint: str | None) -> RouteRule | None:
@@ -340,7 +365,9 @@ class Step(Generic[Record]):
 
     who: Callable[[User, Record], bool]
     when: Callable[[Record], bool]
-    not_now: Any  # a lazy string: translated when the error is raised, in the caller's language
+    # A lazy string (translated when the error is raised, in the caller's language), or a function
+    # of the record giving one, for a state refused for more than one reason.
+    not_now: Any
     refused: Any = _l("This is not yours to do.")
 
 
@@ -356,6 +383,12 @@ def in_status(*statuses: Any) -> Callable[[Any], bool]:
 def steps_of(user: User, table: StepTable, record: Any) -> frozenset[str]:
     """The steps of ``table`` this person may take on this record now (who and state both hold)."""
     return frozenset(name for name, step in table.items() if step.who(user, record) and step.when(record))
+
+
+def may_take(user: User, table: StepTable, step: str, record: Any) -> bool:
+    """Whether this person may take the step on this record now."""
+    rule = table[step]
+    return rule.who(user, record) and rule.when(record)
 
 
 def require_person(user: User, table: StepTable, step: str, record: Any) -> None:
@@ -376,7 +409,7 @@ def require_step(user: User, table: StepTable, step: str, record: Any, *,
         before_state()
     rule = table[step]
     if not rule.when(record):
-        raise RuleBroken(str(rule.not_now))
+        raise RuleBroken(str(rule.not_now(record) if callable(rule.not_now) else rule.not_now))
 
 
 def _referral_broker(user: User, referral: Referral) -> bool:
@@ -541,6 +574,46 @@ def can_update_action(user: User, action: Action) -> bool:
     if can_manage_referral(user, action.referral):
         return True
     return user.role is Role.AGENCY_STAFF and user.agency_id == action.owner_agency_id
+
+
+def _action_broker(user: User, action: Action) -> bool:
+    return can_manage_referral(user, action.referral)
+
+
+def _always(record: Any) -> bool:
+    return True
+
+
+def _reviewable(action: Action) -> bool:
+    """Not done, and cancelled or past its due date: the panel asks why it was not done."""
+    return action.status is not ActionStatus.DONE and (action.status not in OUTSTANDING or action.due_on < today())
+
+
+def _why_not_reviewable(action: Action) -> Any:
+    return _l("This action is done.") if action.status is ActionStatus.DONE else _l("This action is not yet due.")
+
+
+def _may_log_gap_about(user: User, action: Action) -> bool:
+    return can_log_gap_in(user, action.referral.partnership_id)
+
+
+ACTION_STEPS: dict[str, Step[Action]] = {
+    # Status, note, due date, outcome: the owner agency's staff or the broker (which status it may
+    # move to is the service's rule; only "cancel" is the broker's alone).
+    "update": Step(can_update_action, _always, "",
+                   _l("Only the agency that owns this action, or the broker, can update it.")),
+    "cancel": Step(_action_broker, _always, "", _l("Only the broker can cancel an action")),
+    "record_not_done": Step(_action_broker, _reviewable, _why_not_reviewable,
+                            _l("Only the partnership's broker records why an action was not done.")),
+    # A blocked action is often a missing service: the page offers to log it as a gap.
+    "log_gap": Step(_may_log_gap_about, in_status(ActionStatus.BLOCKED), _l("Only a blocked action is logged as a gap."),
+                    _l("Only the broker and the partnership's agencies log service gaps.")),
+}
+
+
+def action_steps(user: User, action: Action) -> frozenset[str]:
+    """What this person may do to this action now (``ACTION_STEPS``)."""
+    return steps_of(user, ACTION_STEPS, action)
 
 
 def gap_partnership_ids(user: User) -> Select[tuple[int]]:

@@ -21,7 +21,6 @@ from panel_app.models import (
     NeedRating,
     Referral,
     ReferralEvent,
-    ReferralStatus,
     User,
     YoungPerson,
     db,

@@ -20,7 +20,7 @@ from flask_babel import ngettext
 from panel_app import policy
 from panel_app.doors import all_or_nothing, current_actor
 from panel_app.errors import BadRequest, Conflict, Forbidden, PanelError
-from panel_app.models import AgendaKind, AttendanceStatus, PanelMeeting, Role, User
+from panel_app.models import AgendaKind, AttendanceStatus, PanelMeeting, User
 from panel_app.pathways import Pathway
 from panel_app.services import outbox
 from panel_app.services import actions as action_service
@@ -65,7 +65,7 @@ def index() -> ResponseReturnValue:
     past, past_total = service.find_meetings(actor, upcoming=False, page=int(page), per_page=PER_PAGE)
     return render_template("meetings/index.html", upcoming=upcoming, past=past,
                            pages=pagination(past_total, int(page), PER_PAGE),
-                           can_schedule=actor.role is Role.BROKER)
+                           can_schedule=policy.may_open(actor, "meetings.new"))
 
 
 def _local_moment(day: Any, clock: str) -> datetime:
