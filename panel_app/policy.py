@@ -31,6 +31,7 @@ from panel_app.models import (
     OUTSTANDING,
     Action,
     ActionStatus,
+    UNRESOLVED,
     Agency,
     AgendaNote,
     OutboxEmail,
@@ -38,6 +39,7 @@ from panel_app.models import (
     Partnership,
     Referral,
     ReferralAccess,
+    GapStatus,
     ReferralStatus,
     Role,
     ServiceGap,
@@ -183,9 +185,9 @@ ROUTE_RULES: dict[str, RouteRule] = {
     "gaps.reopen": CASE_RECORD,
     "gaps.respond": record_of(Role.STRATEGIC_LEAD),
     "gaps.review": only(Role.STRATEGIC_LEAD),
-    "gaps.dashboard": only(Role.BROKER, Role.STRATEGIC_LEAD),
+    "gaps.dashboard": GAP_REPORT_READERS,
     "gaps.report_pdf": GAP_REPORT_READERS,
-    "gaps.register_csv": only(Role.BROKER, Role.STRATEGIC_LEAD),
+    "gaps.register_csv": GAP_REPORT_READERS,
     "api.gap_create": SIGNED_IN,
     "api.gaps_list": SIGNED_IN,
     "api.gap_detail": SIGNED_IN,
@@ -659,6 +661,30 @@ def can_respond_to_gap(user: User, gap: ServiceGap) -> bool:
     """A strategic lead of the region the gap's partnership is in."""
     return (user.role is Role.STRATEGIC_LEAD and user.region_id is not None
             and gap.partnership.region_id == user.region_id)
+
+
+def _gap_member(user: User, gap: ServiceGap) -> bool:
+    return can_log_gap_in(user, gap.partnership_id)
+
+
+# Who may do what to a service gap, and when.
+GAP_STEPS: dict[str, Step[ServiceGap]] = {
+    "add_evidence": Step(_gap_member, in_status(*UNRESOLVED), _l("This gap is closed. Reopen it to add evidence."),
+                         _l("Only the partnership's broker and member agencies add evidence.")),
+    "escalate": Step(can_escalate_gap, in_status(GapStatus.OPEN), _l("Only an open gap can be escalated."),
+                     _l("Only the partnership's broker escalates its gaps.")),
+    "respond": Step(can_respond_to_gap, in_status(GapStatus.ESCALATED, GapStatus.IN_PROGRESS),
+                    _l("Only an escalated gap, or one in progress, gets a response."),
+                    _l("Only a strategic lead of the partnership's region responds to its gaps.")),
+    "reopen": Step(can_escalate_gap, in_status(GapStatus.RESOLVED, GapStatus.ACCEPTED),
+                   _l("Only a resolved gap, or one accepted as a risk, can be reopened."),
+                   _l("Only the partnership's broker reopens its gaps.")),
+}
+
+
+def gap_steps(user: User, gap: ServiceGap) -> frozenset[str]:
+    """What this person may do to this gap now (``GAP_STEPS``)."""
+    return steps_of(user, GAP_STEPS, gap)
 
 
 def visible_emails(user: User) -> Select[tuple[OutboxEmail]]:
