@@ -40,6 +40,7 @@ from panel_app.models import (
     Referral,
     ReferralAccess,
     GapStatus,
+    MeetingStatus,
     ReferralStatus,
     Role,
     ServiceGap,
@@ -557,6 +558,77 @@ def visible_meetings(user: User) -> Select[tuple[PanelMeeting]]:
 def can_manage_meeting(user: User, meeting: PanelMeeting) -> bool:
     """Scheduling, the agenda, chairing, minutes: the partnership's broker."""
     return is_broker_of(user, meeting.partnership_id)
+
+
+_MEETING_CANCELLED = _l("This meeting was cancelled: it can no longer be changed.")
+
+
+def _meeting_broker(user: User, meeting: PanelMeeting) -> bool:
+    return can_manage_meeting(user, meeting)
+
+
+def _agency_member(user: User, meeting: PanelMeeting) -> bool:
+    """Staff of an agency (which update an agency is asked for is the update request's own rule)."""
+    return user.agency_id is not None
+
+
+def _before_meeting(meeting: PanelMeeting) -> bool:
+    return meeting.status is MeetingStatus.SCHEDULED
+
+
+def _agenda_open(meeting: PanelMeeting) -> bool:
+    """Not cancelled, minutes not approved: the agenda, its notes and its attendance may change."""
+    return not meeting.is_cancelled and not meeting.minutes_approved
+
+
+def _before_meeting_with_agenda_open(meeting: PanelMeeting) -> bool:
+    return _before_meeting(meeting) and _agenda_open(meeting)
+
+
+def _not_after(held: Any, approved: Any = None) -> Callable[[PanelMeeting], Any]:
+    """The refusal of a step a meeting's state does not allow: cancelled, held, or minutes approved."""
+    def why(meeting: PanelMeeting) -> Any:
+        if meeting.is_cancelled:
+            return _MEETING_CANCELLED
+        if approved is not None and meeting.minutes_approved:
+            return approved
+        return held
+    return why
+
+
+_AGENDA_CLOSED = _l("The minutes of this meeting are approved: its agenda can no longer change.")
+
+# Who may do what to a panel meeting, and when.
+MEETING_STEPS: dict[str, Step[PanelMeeting]] = {
+    "reschedule": Step(_meeting_broker, _before_meeting, _not_after(_l("This meeting has been held: it cannot be moved.")),
+                       _BROKERS_ONLY),
+    "cancel": Step(_meeting_broker, _before_meeting,
+                   _not_after(_l("This meeting has been held: it cannot be cancelled.")), _BROKERS_ONLY),
+    "change_agenda": Step(_meeting_broker, _agenda_open, _not_after(_AGENDA_CLOSED, _AGENDA_CLOSED), _BROKERS_ONLY),
+    "record_views": Step(_meeting_broker, _agenda_open, _not_after(_AGENDA_CLOSED, _AGENDA_CLOSED), _BROKERS_ONLY),
+    "record_attendance": Step(_meeting_broker, _agenda_open, _not_after(_AGENDA_CLOSED, _AGENDA_CLOSED),
+                              _BROKERS_ONLY),
+    "write_notes": Step(_meeting_broker, _agenda_open,
+                        _not_after(_l("The minutes are approved: the notes can no longer change.")), _BROKERS_ONLY),
+    "request_updates": Step(_meeting_broker, _before_meeting_with_agenda_open,
+                            _not_after(_l("Updates are asked for before a meeting, not after it."), _AGENDA_CLOSED),
+                            _BROKERS_ONLY),
+    "send_update": Step(_agency_member, _agenda_open, _not_after(_AGENDA_CLOSED, _AGENDA_CLOSED),
+                        _l("Only the agency asked can send this update.")),
+    "send_packs": Step(_meeting_broker, _before_meeting,
+                       _not_after(_l("Packs go out before a meeting, not after it.")), _BROKERS_ONLY),
+    "mark_held": Step(_meeting_broker, _before_meeting, _not_after(_l("This meeting is already marked as held.")),
+                      _BROKERS_ONLY),
+    "save_minutes": Step(_meeting_broker, _agenda_open, _not_after(_l("The minutes are already approved.")),
+                         _BROKERS_ONLY),
+    "approve_minutes": Step(_meeting_broker, in_status(MeetingStatus.HELD),
+                            _not_after(_l("Mark the meeting as held before approving its minutes.")), _BROKERS_ONLY),
+}
+
+
+def meeting_steps(user: User, meeting: PanelMeeting) -> frozenset[str]:
+    """What this person may do to this meeting now (``MEETING_STEPS``)."""
+    return steps_of(user, MEETING_STEPS, meeting)
 
 
 def agency_viewer(agency: Agency) -> User:
