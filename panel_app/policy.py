@@ -27,20 +27,22 @@ from typing import Any, Generic, TypeVar
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, exists, false, or_, select
 
+from panel_app.clock import today
+from panel_app.errors import Forbidden, RuleBroken
 from panel_app.models import (
     OUTSTANDING,
+    UNRESOLVED,
     Action,
     ActionStatus,
-    UNRESOLVED,
     Agency,
     AgendaNote,
+    GapStatus,
+    MeetingStatus,
     OutboxEmail,
     PanelMeeting,
     Partnership,
     Referral,
     ReferralAccess,
-    GapStatus,
-    MeetingStatus,
     ReferralStatus,
     Role,
     ServiceGap,
@@ -48,8 +50,6 @@ from panel_app.models import (
     User,
     db,
 )
-from panel_app.clock import today
-from panel_app.errors import Forbidden, RuleBroken
 from panel_app.models.people import partnership_agency, partnership_broker
 from panel_app.pathways import RESTRICTED_PATHWAYS, Pathway
 
