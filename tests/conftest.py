@@ -181,6 +181,20 @@ def build_app(database_url: str, **overrides: Any) -> Flask:
     return application
 
 
+@contextmanager
+def app_with_its_own_database(databases: FreshDatabases, label: str) -> Iterator[Flask]:
+    """An app on a fresh database of its own, built by the migrations (run as the owner), for tests
+    whose data must be committed for real: races between requests, worlds built once and only read."""
+    application = build_app(databases.new(label))
+    with application.app_context():
+        upgrade()
+    try:
+        yield application
+    finally:
+        with application.app_context():
+            db.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def app(databases: FreshDatabases) -> Iterator[Flask]:
     # The schema comes from the migrations, run by the owner, exactly as in production.

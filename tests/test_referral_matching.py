@@ -19,7 +19,6 @@ import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
 from flask.testing import FlaskClient
-from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from panel_app.extensions import db
@@ -38,7 +37,7 @@ from panel_app.services import referrals as service
 from panel_app.services.accounts import issue_api_token
 from panel_app.services.clock import today
 from panel_app.services.referrals import ConsentInput, YoungPersonDetails
-from tests.conftest import FreshDatabases, build_app, csrf_token_from, sign_in
+from tests.conftest import FreshDatabases, app_with_its_own_database, csrf_token_from, sign_in
 from tests.factories import make_agency, make_partnership, make_user
 
 BORN = date(2009, 3, 14)
@@ -359,12 +358,8 @@ def test_writes_in_reach_answer_only_with_what_the_caller_may_read(client: Flask
 
 @pytest.fixture(scope="module")
 def committed_app(databases: FreshDatabases) -> Any:
-    application = build_app(databases.new("matching"))
-    with application.app_context():
-        upgrade()
-    yield application
-    with application.app_context():
-        db.engine.dispose()
+    with app_with_its_own_database(databases, "matching") as application:
+        yield application
 
 
 def test_ten_identical_referrals_at_once_make_one_young_person(committed_app: Flask, databases: FreshDatabases) -> None:
