@@ -3,8 +3,8 @@ built once per run with the schema made by the real migrations, and each test in
 transaction that is rolled back afterwards.
 
 ``TEST_DATABASE_URL`` names a PostgreSQL server (any database on it); the suite creates a fresh
-database of its own on that server and drops it at the end. There, as in production (README, "Two
-database roles"), the migrations run as the owner (the role of ``TEST_DATABASE_URL``) and the app
+database of its own on that server and drops it at the end. There, as in production (docs/operations.md,
+"PostgreSQL with two roles"), the migrations run as the owner (the role of ``TEST_DATABASE_URL``) and the app
 logs in as a role of its own, made for the run and given its rights by ``flask db-roles grant``: it
 may only SELECT and INSERT on the audit trail.
 """

@@ -1,5 +1,5 @@
 """Leak test for service gaps (issue 6): "no young person's identity reaches a strategic lead in any
-page, list, PDF, CSV or API answer" (DOMAIN.md: a strategic lead "sees gaps and aggregate figures
+page, list, PDF, CSV or API answer" (docs/domain.md: a strategic lead "sees gaps and aggregate figures
 across their region, never a young person's identity"), and case workers see among a gap's evidence
 only the young people they may see (the others as a count).
 
@@ -665,7 +665,7 @@ def test_case_workers_see_by_name_only_the_young_people_they_may_see(app: Flask,
 
 
 def test_withdrawn_consent_turns_the_young_person_back_into_a_count(app: Flask, api_token) -> None:
-    """DOMAIN.md: withdrawn consent narrows the circle back to the referring agency and the broker. X
+    """docs/domain.md: withdrawn consent narrows the circle back to the referring agency and the broker. X
     withdraws consent on X1: housing (which had it shared, and holds an action on it) now sees X on
     the gap pages only as a count; the YOT (the referrer) and the broker still see X by name."""
     world = build_world()

@@ -334,7 +334,7 @@ def test_other_writes_naming_a_record_out_of_reach_get_404_and_carry_nothing(
 
 def test_writes_in_reach_answer_only_with_what_the_caller_may_read(client: FlaskClient, api_token,
                                                                  world: World) -> None:
-    """An action the broker gives housing on Seren's referral lets housing see her referral (DOMAIN.md),
+    """An action the broker gives housing on Seren's referral lets housing see her referral (docs/domain.md),
     but never her health note: neither the action's answers nor the referral's carry it."""
     service.rate_needs(world.broker, world.seren, {Pathway.HEALTH: service.NeedInput(NeedRating.RED, "CAMHS-7731")})
     db.session.commit()
