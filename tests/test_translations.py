@@ -27,7 +27,7 @@ from tests.factories import make_agency, make_partnership, make_region, make_use
 ROOT = Path(__file__).resolve().parents[1]
 PSEUDO = "eo"  # a locale this service will never ship, used only for this check
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
-METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
+METHODS = [("**/templates/**.html", "jinja2"), ("**/templates/**.txt", "jinja2"), ("**.py", "python")]
 WRAPPED = re.compile(r"⟦[^⟦⟧]*⟧")  # innermost first: translated text can hold translated text
 
 
@@ -40,7 +40,7 @@ def pseudo_translations(tmp_path_factory: pytest.TempPathFactory) -> Path:
     catalog = Catalog(locale=PSEUDO)
     for package in ("panel_app", "agencies"):
         for _filename, _line, message, _comments, context in extract_from_dir(
-            ROOT / package, METHODS, keywords=KEYWORDS, options_map={"**/templates/**.html": {}}
+            ROOT / package, METHODS, keywords=KEYWORDS, options_map={"**/templates/**.html": {}, "**/templates/**.txt": {}}
         ):
             if isinstance(message, tuple):
                 catalog.add(message, tuple(_pseudo(m) for m in message[:2]), context=context)
