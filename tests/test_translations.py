@@ -176,6 +176,8 @@ def test_every_string_on_the_case_and_meeting_pages_is_marked_for_translation(ps
             "Jones", "Gethin Jones", "Elin", "Parry", "Elin Parry", "Needs a home", "No home", "Exclusion",
             "Town hall", "GJ", "EP", "Resettlement panels", "gwen.broker@example.org", "rhys.bae.yot@example.org",
             "bae.yot@example.org", "bae.housing@example.org", "#"} | _locale_words()
+    # The meeting page shows the invitations' text as sent: its link is data, its words are marked.
+    data.add(f"http://panels.test/meetings/{ids['meeting']}")
     broker_pages = ["/", "/referrals/", "/referrals/triage", "/referrals/new", f"/referrals/{ids['referral']}",
                     f"/referrals/{ids['submitted']}", f"/referrals/{ids['referral']}/share",
                     f"/referrals/{ids['referral']}/stage", f"/referrals/{ids['referral']}/needs",
