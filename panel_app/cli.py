@@ -101,7 +101,7 @@ def audit_verify_command() -> None:
 
 @click.group("db-roles")
 def db_roles_group() -> None:
-    """The application's PostgreSQL role (README: "Two database roles")."""
+    """The application's PostgreSQL role (docs/operations.md: "PostgreSQL with two roles")."""
 
 
 @db_roles_group.command("grant")

@@ -1,6 +1,6 @@
 """Settings, read from the environment once, when the app is created.
 
-Every setting is documented in the README's "Configuration" section. Development is the default;
+Every setting is documented in docs/operations.md ("Settings"). Development is the default;
 ``PANEL_ENV=production`` chooses production settings, which refuse to start without a real
 ``SECRET_KEY``.
 """

@@ -6,7 +6,7 @@ how errors are answered.
   endpoint without a rule is refused: the application fails closed.
 * The request owns the transaction: services only flush; after the view returns, the request
   commits once. Any error rolls everything back, so nothing is half-saved.
-* Errors are answered in the door's language: a page for people, the uniform JSON error of API.md
+* Errors are answered in the door's language: a page for people, the uniform JSON error of docs/api.md
   for the API, never a stack trace.
 """
 
@@ -97,7 +97,7 @@ def _refuse_nul_characters() -> Response | None:
     return None
 
 
-# Deeper than any document of API.md (a few levels); Python's parser, and the walks over a parsed
+# Deeper than any document of docs/api.md (a few levels); Python's parser, and the walks over a parsed
 # document, recurse once per level and run out of stack near a thousand.
 MAX_JSON_DEPTH = 64
 _JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"')  # possessive: no backtracking on long strings

@@ -1,6 +1,6 @@
 """The seven resettlement pathways: the fixed axis of needs, actions, gaps and reports.
 
-The keys are part of the API contract (API.md) and are stored in the database; the names are
+The keys are part of the API contract (docs/api.md) and are stored in the database; the names are
 what people read, so they are marked for translation.
 """
 

@@ -270,7 +270,7 @@ def agency_partnership_ids(agency_id: int) -> Select[tuple[int]]:
 
 
 def visible_referrals(user: User) -> Select[tuple[Referral]]:
-    """The referrals a person may see (DOMAIN.md, "Who may see what").
+    """The referrals a person may see (docs/domain.md, "Who may see what").
 
     A broker: every referral of the partnerships they broker. Agency staff: a referral their agency
     holds a live grant on (it referred, holds an action, or the broker shared it under consent),

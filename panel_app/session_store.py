@@ -11,7 +11,7 @@ Why our own ``SessionInterface`` rather than Flask-Session's SQLAlchemy backend:
 an opaque serialised blob per session id, with no owner, no timestamps we can query and no
 "ended" state, so "this person's sessions" could neither be listed nor ended without reading
 every row. Keeping the owner, the times and the device in columns makes both one indexed query.
-Redis is not offered as a store yet (see the README): the database is the only one.
+Redis is not offered as a store yet (see docs/operations.md): the database is the only one.
 
 Rules of the rows:
 * A browser that stores nothing gets no row (anonymous pages, the API, static files write nothing).

@@ -3,8 +3,8 @@ built once per run with the schema made by the real migrations, and each test in
 transaction that is rolled back afterwards.
 
 ``TEST_DATABASE_URL`` names a PostgreSQL server (any database on it); the suite creates a fresh
-database of its own on that server and drops it at the end. There, as in production (README, "Two
-database roles"), the migrations run as the owner (the role of ``TEST_DATABASE_URL``) and the app
+database of its own on that server and drops it at the end. There, as in production (docs/operations.md,
+"PostgreSQL with two roles"), the migrations run as the owner (the role of ``TEST_DATABASE_URL``) and the app
 logs in as a role of its own, made for the run and given its rights by ``flask db-roles grant``: it
 may only SELECT and INSERT on the audit trail.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import socket
 import threading
 from email import policy as email_policy
@@ -181,6 +182,20 @@ def build_app(database_url: str, **overrides: Any) -> Flask:
     return application
 
 
+@contextmanager
+def app_with_its_own_database(databases: FreshDatabases, label: str) -> Iterator[Flask]:
+    """An app on a fresh database of its own, built by the migrations (run as the owner), for tests
+    whose data must be committed for real: races between requests, worlds built once and only read."""
+    application = build_app(databases.new(label))
+    with application.app_context():
+        upgrade()
+    try:
+        yield application
+    finally:
+        with application.app_context():
+            db.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def app(databases: FreshDatabases) -> Iterator[Flask]:
     # The schema comes from the migrations, run by the owner, exactly as in production.
@@ -270,18 +285,39 @@ def counting_queries() -> Iterator[list[str]]:
         event.remove(db.engine, "before_cursor_execute", count)
 
 
-def client_for(app: Flask, user: User) -> FlaskClient:
-    client = app.test_client()
-    assert sign_in(client, user.email).status_code == 302
+def write_session(client: FlaskClient, user: User) -> FlaskClient:
+    """Sign ``user`` in on ``client`` by writing the session the sign-in form would have made: a
+    ``user_session`` row holding what Flask-Login keeps, and the cookie with its secret. Two requests
+    and a password check fewer per case; the sign-in form keeps its own tests through the real page
+    (``sign_in``). The row is in the test's transaction, so it goes with the rollback."""
+    from flask_login.utils import _create_identifier
+
+    from panel_app.models import UserSession
+    from panel_app.models.base import utcnow
+    from panel_app.session_store import digest
+
+    app = client.application
+    with app.test_request_context(environ_base=client.environ_base):
+        identifier = _create_identifier()  # what "strong" session protection compares each request
+    secret = secrets.token_urlsafe(32)
+    now = utcnow()
+    db.session.add(UserSession(id=digest(secret), user_id=user.id, created_at=now, last_seen_at=now,
+                               ip=client.environ_base.get("REMOTE_ADDR"),
+                               user_agent=client.environ_base.get("HTTP_USER_AGENT"),
+                               data={"_user_id": str(user.id), "_fresh": True, "_id": identifier}))
+    db.session.commit()
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], secret)
     return client
+
+
+def client_for(app: Flask, user: User) -> FlaskClient:
+    return write_session(app.test_client(), user)
 
 
 @pytest.fixture
 def login_as(client: FlaskClient) -> Callable[[User], FlaskClient]:
     def _login(user: User) -> FlaskClient:
-        response = sign_in(client, user.email)
-        assert response.status_code == 302, f"sign-in failed for {user.email}: {response.status_code}"
-        return client
+        return write_session(client, user)
 
     return _login
 

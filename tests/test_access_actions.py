@@ -1,7 +1,7 @@
 """The access matrix of the action routes: every route (page and API) x every kind of caller -> the
 status, what the lists show, and what a call changes.
 
-The expectations are written out here by hand from DOMAIN.md ("Who may see what") and API.md, never
+The expectations are written out here by hand from docs/domain.md ("Who may see what") and docs/api.md, never
 derived from policy.py, so that a change of rule has to be a change of this table too.
 
 The rules, as written for actions:

@@ -1,7 +1,7 @@
 """The access matrix of the service-gap routes: every route (page and API) x every kind of caller ->
 the status, what a call changes, and exactly which gaps each list, count, file and figure takes in.
 
-The expectations are written out here by hand from DOMAIN.md ("Who may see what"), API.md and issue 6,
+The expectations are written out here by hand from docs/domain.md ("Who may see what"), docs/api.md and issue 6,
 never derived from policy.py, so that a change of rule has to be a change of this table too.
 
 The rules, as written for service gaps:
@@ -28,14 +28,14 @@ The rules, as written for service gaps:
   strategic lead whose region holds P sees P but may not log there: 403; callers to whom P is unknown
   404. ``GET /api/v1/gaps`` answers everyone signed in with the gaps they see (an admin: none).
   ``POST .../escalate``: the broker 200; those who see the gap but may not escalate it (member
-  agencies, the region's lead) 403 (API.md: "you can see it but may not do this"); outsiders 404.
+  agencies, the region's lead) 403 (docs/api.md: "you can see it but may not do this"); outsiders 404.
   ``POST .../response``: the region's lead 200; the broker and member agencies who see it 403;
   outsiders 404. ``GET /api/v1/gaps/report.pdf``: brokers and leads 200, agency staff and admins 403.
 * Anonymous: a redirect to /sign-in on pages, a 401 on the API.
 
 A decision the rules above leave to us: on the web, escalating and reopening are record routes for
 case workers, so a strategic lead who can open the gap gets the 404 of a role not allowed there,
-whereas the API answers the same lead a 403 on escalation (API.md defines 403 as "you can see it but
+whereas the API answers the same lead a 403 on escalation (docs/api.md defines 403 as "you can see it but
 may not do this", and a lead sees the gap through the API). Both doors refuse, and neither confirms
 more than the caller already knows.
 
@@ -107,7 +107,7 @@ TITLES = {key: f"Gapmatrixtitle{key}" for key in GAPS}
 ALPHA, BRAVO, CHARLIE = "alpha", "bravo", "charlie"
 NAMES = {ALPHA: ("Rhodri", "Gapmatrixalpha"), BRAVO: ("Seren", "Gapmatrixbravo"),
          CHARLIE: ("Tomos", "Gapmatrixcharlie")}
-# Whose names a caller may ever read, on any page or answer of this matrix (DOMAIN.md: the referrals
+# Whose names a caller may ever read, on any page or answer of this matrix (docs/domain.md: the referrals
 # their agency is involved in; a broker, the partnership's; leads and admins, nobody's).
 MAY_READ = {BROKER: {ALPHA, BRAVO}, YOT: {ALPHA, BRAVO}, HOUSING: {ALPHA}, OTHER_PARTNERSHIP: {CHARLIE}}
 

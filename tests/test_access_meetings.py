@@ -1,7 +1,7 @@
 """The access matrix of the panel-meeting routes: every route (page and API) x every kind of caller
 -> the status, and what the lists and the calendar feed show.
 
-The expectations are written out here by hand from DOMAIN.md ("Who may see what") and API.md, never
+The expectations are written out here by hand from docs/domain.md ("Who may see what") and docs/api.md, never
 derived from policy.py, so that a change of rule has to be a change of this table too.
 
 The rules, as written for meetings:
@@ -17,7 +17,7 @@ The rules, as written for meetings:
   asked agency sends its own update (as on a referral, where only the referring agency answers the
   broker's question: the broker gets a 403).
   The update page is about one case: staff of an agency involved in none of the cases get the 404
-  of a referral they may not see (DOMAIN.md: "not even that they exist").
+  of a referral they may not see (docs/domain.md: "not even that they exist").
 * Scheduling (``/meetings/new``) is for brokers: other roles get a 403 there (it names no record).
   Strategic leads and admins get a 403 on the meetings list page, as on the referral list; the API
   list answers them with an empty list.

@@ -1,7 +1,7 @@
 """The access matrix of the referral routes: every route (page and API) x every role x the caller's
 relation to the referral -> the status, and what the lists show.
 
-The expectations are written out here by hand from DOMAIN.md ("Who may see what") and API.md, never
+The expectations are written out here by hand from docs/domain.md ("Who may see what") and docs/api.md, never
 derived from policy.py, so that a change of rule has to be a change of this table too.
 
 The world every case runs in (built afresh per case; the database is rolled back after each):
@@ -114,7 +114,7 @@ EXPECTED: dict[tuple[str, str, str], list[int]] = {
     ("GET", "/api/v1/referrals/{accepted}", "api"):          [401, 200, 404, 200, 200, 404, 404, 404, 404],
     ("GET", "/api/v1/referrals/{submitted}", "api"):         [401, 200, 404, 200, 404, 404, 404, 404, 404],
     # Referring into P: its broker and staff of its member agencies. The strategic lead sees P (it is
-    # in the lead's region: GET /api/v1/partnerships lists it) but may not refer: 403 (API.md: "you
+    # in the lead's region: GET /api/v1/partnerships lists it) but may not refer: 403 (docs/api.md: "you
     # can see it but may not do this"). P is outside the scope of the other broker, of Q's agency and
     # of the admin: 404.
     ("POST", "/api/v1/referrals", "api"):                    [401, 201, 404, 201, 201, 201, 404, 403, 404],

@@ -23,7 +23,6 @@ import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
 from flask.testing import FlaskClient
-from flask_migrate import upgrade
 from sqlalchemy import select
 
 from panel_app.extensions import db
@@ -32,7 +31,7 @@ from panel_app.pathways import Pathway
 from panel_app.services import actions as action_service
 from panel_app.services.accounts import issue_api_token
 from panel_app.services.clock import today
-from tests.conftest import FreshDatabases, build_app, csrf_token_from, sign_in
+from tests.conftest import FreshDatabases, app_with_its_own_database, csrf_token_from, sign_in
 from tests.factories import make_agency, make_partnership, make_referral, make_user
 
 ROUNDS = 10
@@ -44,12 +43,8 @@ STALE = "Someone else changed this"
 
 @pytest.fixture(scope="module")
 def concurrency_app(databases: FreshDatabases) -> Iterator[Flask]:
-    application = build_app(databases.new("concurrency"))
-    with application.app_context():
-        upgrade()
-    yield application
-    with application.app_context():
-        db.engine.dispose()
+    with app_with_its_own_database(databases, "concurrency") as application:
+        yield application
 
 
 @pytest.fixture(scope="module")

@@ -374,7 +374,7 @@ def test_an_agency_without_a_contact_email_gets_no_digest_and_nothing_breaks(app
 
 
 def test_an_agency_no_longer_on_the_panel_is_not_reminded(app: Flask, world: World, smtp: CapturedMail) -> None:
-    """An agency taken off the partnership no longer sees its referrals (DOMAIN.md): nor is it reminded
+    """An agency taken off the partnership no longer sees its referrals (docs/domain.md): nor is it reminded
     of them."""
     due = today() + timedelta(days=2)
     action = new_action(world, due_on=due)

@@ -18,25 +18,20 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask_migrate import upgrade
 from sqlalchemy import select
 
 from panel_app.extensions import db
 from panel_app.models import AgendaItem, PanelMeeting, Role
 from panel_app.services import meetings as service
 from panel_app.services.accounts import issue_api_token
-from tests.conftest import FreshDatabases, build_app, csrf_token_from, sign_in
+from tests.conftest import FreshDatabases, app_with_its_own_database, csrf_token_from, sign_in
 from tests.factories import make_agency, make_meeting, make_partnership, make_referral, make_user
 
 
 @pytest.fixture(scope="module")
 def concurrency_app(databases: FreshDatabases) -> Iterator[Flask]:
-    application = build_app(databases.new("agenda"))
-    with application.app_context():
-        upgrade()
-    yield application
-    with application.app_context():
-        db.engine.dispose()
+    with app_with_its_own_database(databases, "agenda") as application:
+        yield application
 
 
 @pytest.fixture(scope="module")

@@ -205,7 +205,7 @@ def test_the_openapi_document_describes_exactly_the_registered_routes(app: Flask
             path = path.replace(">", "}")
             registered |= {(path, m.lower()) for m in rule.methods - {"HEAD", "OPTIONS"}}
     assert documented == registered
-    # The contract of API.md for this foundation, written out by hand.
+    # The contract of docs/api.md for this foundation, written out by hand.
     for path, method in [("/auth/token", "post"), ("/openapi.json", "get"), ("/me", "get"),
                          ("/pathways", "get"), ("/partnerships", "get")]:
         assert (path, method) in documented

@@ -1,5 +1,5 @@
 """Every action route that shows or changes a young person's data leaves a row in the audit trail
-(DOMAIN.md: "Every read, change and export of a young person's data is recorded").
+(docs/domain.md: "Every read, change and export of a young person's data is recorded").
 
 The routes are classified here by hand: each action endpoint of the URL map (``actions.*`` and
 ``api.action*``), method by method, either shows, exports or changes a young person's data (and must

@@ -1,5 +1,5 @@
 """Every service-gap route that shows a young person's identity, exports the register or changes a gap
-leaves the right row in the audit trail (DOMAIN.md: "Every read, change and export of a young
+leaves the right row in the audit trail (docs/domain.md: "Every read, change and export of a young
 person's data is recorded in an audit trail"), and a refused request leaves no record of a change.
 
 The routes are classified here by hand: each gap endpoint of the URL map (``gaps.*``, ``api.gap*``),

@@ -1,5 +1,5 @@
 """Every meeting route that shows, exports or changes a young person's data leaves a row in the audit
-trail (DOMAIN.md: "Every read, change and export of a young person's data is recorded").
+trail (docs/domain.md: "Every read, change and export of a young person's data is recorded").
 
 The routes are classified here by hand: each meeting endpoint of the URL map (``meetings.*``,
 ``calendar.*``, ``api.meeting*``), method by method, either shows, exports or changes a young

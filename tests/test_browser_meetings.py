@@ -87,7 +87,7 @@ def test_schedule_propose_run_and_send_each_agency_only_its_own(live_server: Liv
         # Next month's panel, on its third Wednesday (the demo already has one on the first Tuesday).
         first = (today().replace(day=1) + timedelta(days=32)).replace(day=1)
         day = first + timedelta(days=(2 - first.weekday()) % 7 + 14)
-        # What should be proposed, worked out here from the rules as DOMAIN.md and the issue state them:
+        # What should be proposed, worked out here from the rules as docs/domain.md and the issue state them:
         # Conwy's accepted or active referrals that are new (never discussed at a held panel), due a
         # review (last discussed eight weeks or more before), or released within six weeks of the panel.
         held_last = dict(db.session.execute(

@@ -95,7 +95,6 @@ import pytest
 from bs4 import BeautifulSoup
 from flask import Flask, current_app
 from flask.testing import FlaskClient
-from flask_migrate import upgrade
 from pypdf import PdfReader
 
 import panel_app.models.base as model_base
@@ -124,7 +123,7 @@ from panel_app.services import dashboard as dashboard_service
 from panel_app.services import gaps as gap_service
 from panel_app.services import meetings as meeting_service
 from panel_app.services import referrals as referral_service
-from tests.conftest import FreshDatabases, build_app, sign_in
+from tests.conftest import FreshDatabases, app_with_its_own_database, sign_in
 from tests.factories import make_agency, make_partnership, make_referral, make_region, make_user
 
 WALES = ZoneInfo("Europe/London")
@@ -479,12 +478,8 @@ class Facts:
 @pytest.fixture(scope="module")
 def dashboard_app(databases: FreshDatabases) -> Iterator[Flask]:
     """The world is built once, in a database of its own, committed for real: the tests only read it."""
-    application = build_app(databases.new("dashboard"))
-    with application.app_context():
-        upgrade()
-    yield application
-    with application.app_context():
-        db.engine.dispose()
+    with app_with_its_own_database(databases, "dashboard") as application:
+        yield application
 
 
 @pytest.fixture(scope="module")

@@ -409,7 +409,7 @@ def test_a_response_by_someone_who_is_not_the_regions_lead_is_refused(world: Wor
 
 
 # The region's lead, with one bad field: (id, change, API (status, field), page (status, element, message)).
-# The API names the date "target_date" (API.md); the page "target_on", linked to its day box.
+# The API names the date "target_date" (docs/api.md); the page "target_on", linked to its day box.
 RESPONSE_FIELDS = [
     ("status open", {"status": "open"}, (400, "status"), (400, "status", CHOOSE)),
     ("status escalated", {"status": "escalated"}, (400, "status"), (400, "status", CHOOSE)),

@@ -1,4 +1,4 @@
-"""Leak test for actions on a restricted pathway (DOMAIN.md: "Health and substance-misuse details are
+"""Leak test for actions on a restricted pathway (docs/domain.md: "Health and substance-misuse details are
 narrower still: visible to the broker, the referring case manager and the agencies working on that
 pathway").
 

@@ -2,7 +2,7 @@
 its API answers, its panel pack and minutes as PDFs, its calendar files, the calendar feed, the
 emails it sends) beyond what that person, or that agency, may see.
 
-DOMAIN.md: "a per-agency panel pack carries full details only of the cases that agency is involved
+docs/domain.md: "a per-agency panel pack carries full details only of the cases that agency is involved
 in"; the other cases on the agenda appear as initials, age and the pathways of need, never a name;
 health and substance-misuse notes are read only by the broker, the referring agency and the
 agencies working on that pathway; calendar files and email subjects name no young person.
@@ -456,7 +456,7 @@ def test_the_update_page_shows_an_agency_only_the_case_it_was_asked_about(app: F
 
 def test_withdrawn_consent_turns_the_case_back_into_initials_for_the_agency_it_was_shared_with(
         app: Flask, api_token) -> None:
-    """DOMAIN.md: withdrawn consent narrows the circle back to the referring agency and the broker."""
+    """docs/domain.md: withdrawn consent narrows the circle back to the referring agency and the broker."""
     world = build_world(held=False)
     referral = db.session.get(Referral, world.referrals[INSIDE])
     referral_service.withdraw_consent(world.users[REFERRER], referral, None, "The young person asked us to stop")

@@ -5,7 +5,7 @@ for its ``<int:...>`` parameters), as pages with a session and as API calls with
 with searches and filters on the lists; the markers seen must be exactly the ones that person may
 see, and the counts must count only what they may see.
 
-What each person may see is written out here by hand from DOMAIN.md ("Who may see what"), never
+What each person may see is written out here by hand from docs/domain.md ("Who may see what"), never
 derived from policy.py.
 
 The world:

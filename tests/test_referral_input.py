@@ -534,7 +534,7 @@ def test_api_referral_to_a_partnership_the_caller_is_not_in_is_a_404(client: Fla
 @pytest.mark.parametrize("partnership_id", [2**31, 2**63, 10**30], ids=["2^31", "2^63", "10^30"])
 def test_api_an_out_of_range_partnership_id_is_refused_not_a_500(client: FlaskClient, api_token, world: World,
                                                                   partnership_id: int) -> None:
-    """"Never a 500 for anything a client sends" (API.md): a JSON integer too big for the database."""
+    """"Never a 500 for anything a client sends" (docs/api.md): a JSON integer too big for the database."""
     headers = api_token(world.staff)
     before = row_counts()
     response = client.post("/api/v1/referrals", json=api_body(partnership_id), headers=headers)

@@ -2,7 +2,7 @@
 ``access.refused`` row naming the person, the route and the id: somebody trying ids one after
 another shows up in the audit trail. The refused request itself changes nothing.
 
-Expectations are written here from DOMAIN.md: a referral outside a person's scope is a 404; a person
+Expectations are written here from docs/domain.md: a referral outside a person's scope is a 404; a person
 who sees the referral but may not do the step (an agency sharing it onward) gets a 403.
 """
 

@@ -1,4 +1,4 @@
-"""The demo installation: every account of API.md signs in, through the page and the API, with its role."""
+"""The demo installation: every account of docs/api.md signs in, through the page and the API, with its role."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from flask_migrate import upgrade
 from panel_app.extensions import db
 from tests.conftest import PASSWORD, FreshDatabases, build_app, csrf_token_from
 
-# From API.md, written out by hand.
+# From docs/api.md, written out by hand.
 ACCOUNTS = {
     "broker.north@demo.test": ("broker", None),
     "broker.south@demo.test": ("broker", None),

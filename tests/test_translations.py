@@ -27,7 +27,7 @@ from tests.factories import make_agency, make_partnership, make_region, make_use
 ROOT = Path(__file__).resolve().parents[1]
 PSEUDO = "eo"  # a locale this service will never ship, used only for this check
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
-METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
+METHODS = [("**/templates/**.html", "jinja2"), ("**/templates/**.txt", "jinja2"), ("**.py", "python")]
 WRAPPED = re.compile(r"⟦[^⟦⟧]*⟧")  # innermost first: translated text can hold translated text
 
 
@@ -40,7 +40,7 @@ def pseudo_translations(tmp_path_factory: pytest.TempPathFactory) -> Path:
     catalog = Catalog(locale=PSEUDO)
     for package in ("panel_app", "agencies"):
         for _filename, _line, message, _comments, context in extract_from_dir(
-            ROOT / package, METHODS, keywords=KEYWORDS, options_map={"**/templates/**.html": {}}
+            ROOT / package, METHODS, keywords=KEYWORDS, options_map={"**/templates/**.html": {}, "**/templates/**.txt": {}}
         ):
             if isinstance(message, tuple):
                 catalog.add(message, tuple(_pseudo(m) for m in message[:2]), context=context)
@@ -176,6 +176,8 @@ def test_every_string_on_the_case_and_meeting_pages_is_marked_for_translation(ps
             "Jones", "Gethin Jones", "Elin", "Parry", "Elin Parry", "Needs a home", "No home", "Exclusion",
             "Town hall", "GJ", "EP", "Resettlement panels", "gwen.broker@example.org", "rhys.bae.yot@example.org",
             "bae.yot@example.org", "bae.housing@example.org", "#"} | _locale_words()
+    # The meeting page shows the invitations' text as sent: its link is data, its words are marked.
+    data.add(f"http://panels.test/meetings/{ids['meeting']}")
     broker_pages = ["/", "/referrals/", "/referrals/triage", "/referrals/new", f"/referrals/{ids['referral']}",
                     f"/referrals/{ids['submitted']}", f"/referrals/{ids['referral']}/share",
                     f"/referrals/{ids['referral']}/stage", f"/referrals/{ids['referral']}/needs",

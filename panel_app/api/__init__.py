@@ -1,4 +1,4 @@
-"""The JSON API door, ``/api/v1`` (API.md). It calls the same services and policy as the pages."""
+"""The JSON API door, ``/api/v1`` (docs/api.md). It calls the same services and policy as the pages."""
 
 from panel_app.api import account, actions, gaps, meetings, openapi, reference, referrals  # noqa: F401  (each registers its routes)
 from panel_app.api.base import api

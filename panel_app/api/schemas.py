@@ -1,4 +1,4 @@
-"""The shapes of the API's bodies (API.md), as pydantic models: they check what comes in and
+"""The shapes of the API's bodies (docs/api.md), as pydantic models: they check what comes in and
 describe what goes out in the OpenAPI document."""
 
 from __future__ import annotations

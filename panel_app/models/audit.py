@@ -2,7 +2,7 @@
 
 Rows are only ever inserted. The ORM refuses updates and deletes, and the migration adds database
 triggers that refuse them too, so not even a hand-written query can rewrite history. On PostgreSQL
-the application's own role may only INSERT and SELECT on the table (README, "Two database roles"),
+the application's own role may only INSERT and SELECT on the table (docs/operations.md, "PostgreSQL with two roles"),
 so it cannot drop or disable those triggers either.
 
 Each row also carries a hash chained to the row before it (``chain_hash``), so that anyone who

@@ -47,7 +47,7 @@ class NeedRating(enum.StrEnum):
 
 
 class AccessReason(enum.StrEnum):
-    """Why an agency may see a referral (ARCHITECTURE.md, "Access grants are data")."""
+    """Why an agency may see a referral (docs/architecture.md, "Access grants are data")."""
 
     REFERRED = "referred"
     SHARED = "shared"

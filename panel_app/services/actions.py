@@ -15,7 +15,6 @@ from typing import Any
 from flask import current_app
 from flask_babel import format_date
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -59,14 +58,6 @@ MY_ACTIONS_LIMIT = 500
 
 def _problems() -> referral_service._Problems:
     return referral_service._Problems()
-
-
-def _base_url() -> str:
-    return current_app.config["PANEL_BASE_URL"]
-
-
-def action_url(action: Action) -> str:
-    return f"{_base_url()}/actions/{action.id}"
 
 
 def label(action: Action) -> str:
@@ -133,18 +124,10 @@ def create_action(actor: User, referral: Referral, new: NewAction) -> Action:
 
 def _email_assignment(action: Action, agency: Agency, actor: User) -> None:
     recipients = {agency.contact_email, action.owner_user.email if action.owner_user else None} - {None}
-    subject = _("New action for %(agency)s: %(label)s, due %(due)s", agency=agency.name, label=label(action),
-                due=format_date(action.due_on, "d MMMM"))
-    text = "\n".join([
-        _("The %(partnership)s panel agreed an action for %(agency)s:", partnership=action.referral.partnership.name,
-          agency=agency.name), "",
-        f"  {action.pathway.label}: {_('see the service for the details')}",
-        _("Due: %(due)s", due=format_date(action.due_on, "EEEE d MMMM yyyy")), "",
-        _("Sign in to see it and update it: %(url)s", url=action_url(action)),
-    ])
     for recipient in sorted(recipients):
-        outbox.queue(recipient, subject, text, kind="action.assigned", agency_id=agency.id, about=("action", action.id),
-                     sent_by=actor, dedupe_key=f"action.assigned:{action.id}:{recipient}")
+        outbox.queue_template("action_assigned.txt", recipient, kind="action.assigned", agency_id=agency.id,
+                              about=("action", action.id), action=action, agency=agency, label=label(action),
+                              sent_by=actor, dedupe_key=f"action.assigned:{action.id}:{recipient}")
 
 
 # --- Updating -----------------------------------------------------------------------------------
@@ -474,13 +457,9 @@ def send_reminders(on: date | None = None) -> ReminderRun:
         agency = actions[0].owner_agency
         if not agency.contact_email:
             continue
-        subject = ngettext("%(num)d action for %(agency)s falls due by %(day)s",
-                           "%(num)d actions for %(agency)s fall due by %(day)s", len(actions), agency=agency.name,
-                           day=format_date(on + DUE_SOON, "d MMMM"))
-        lines = [_("These actions of %(agency)s fall due in the next three days:", agency=agency.name), ""]
-        lines += [f"- {label(a)}: {_('due')} {format_date(a.due_on, 'EEEE d MMMM')} – {action_url(a)}" for a in actions]
-        if outbox.queue(agency.contact_email, subject, "\n".join(lines), kind="action.due_soon", agency_id=agency.id,
-                        dedupe_key=f"action.due_soon:{agency.id}:{on.isoformat()}"):
+        if outbox.queue_template("action_due_soon.txt", agency.contact_email, kind="action.due_soon",
+                                 agency_id=agency.id, dedupe_key=f"action.due_soon:{agency.id}:{on.isoformat()}",
+                                 agency=agency, actions=actions, by=on + DUE_SOON, label=label):
             run.due_soon += 1
 
     overdue = list(db.session.scalars(
@@ -498,19 +477,11 @@ def send_reminders(on: date | None = None) -> ReminderRun:
                 continue
             recipients = _escalation_recipients(action, level)
             db.session.add(ActionEscalation(action_id=action.id, level=level))
-            subject = _("Overdue (%(days)d days): %(agency)s action for %(label)s", days=late,
-                        agency=action.owner_agency.name, label=label(action))
-            text = "\n".join([
-                _("This action of %(agency)s was due on %(due)s and is not done.", agency=action.owner_agency.name,
-                  due=format_date(action.due_on, "EEEE d MMMM yyyy")),
-                {1: _("Please update it, or say what is blocking it."),
-                 2: _("You are its agency's lead: the owner has been reminded and it is still overdue."),
-                 3: _("You broker its partnership: the agency and its lead have been reminded.")}[level],
-                "", _("Sign in to see it: %(url)s", url=action_url(action)),
-            ])
             for recipient in recipients:
-                outbox.queue(recipient, subject, text, kind=f"action.overdue.{level}", agency_id=action.owner_agency_id,
-                             about=("action", action.id), dedupe_key=f"action.overdue:{action.id}:{level}:{recipient}")
+                outbox.queue_template("action_overdue.txt", recipient, kind=f"action.overdue.{level}",
+                                      agency_id=action.owner_agency_id, about=("action", action.id),
+                                      dedupe_key=f"action.overdue:{action.id}:{level}:{recipient}",
+                                      action=action, level=level, days_late=late, label=label(action))
             run.escalations[level] += 1
     audit.record("reminders.run", actor=None, detail={"due_soon": run.due_soon, "escalations": run.escalations})
     return run

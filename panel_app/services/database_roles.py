@@ -2,7 +2,7 @@
 
 The tables belong to the owner, who runs the migrations; the application logs in as another role
 that may read and write the records but only add to the audit trail (SELECT and INSERT), so that it
-cannot rewrite, truncate, or disable the triggers of the audit table. README: "Two database roles".
+cannot rewrite, truncate, or disable the triggers of the audit table. docs/operations.md: "PostgreSQL with two roles".
 """
 
 from __future__ import annotations

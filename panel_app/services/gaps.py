@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import Select, case, distinct, func, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -51,12 +50,6 @@ OWNER_MAX = 200
 
 def _problems() -> referral_service._Problems:
     return referral_service._Problems()
-
-
-def gap_url(gap: ServiceGap) -> str:
-    from flask import current_app
-
-    return f"{current_app.config['PANEL_BASE_URL']}/gaps/{gap.id}"
 
 
 def status_label(status: GapStatus) -> str:
@@ -192,18 +185,10 @@ def escalate(actor: User, gap: ServiceGap, note: str | None, version: int | None
     evidence = evidence_of([gap.id])[gap.id]
     leads = db.session.scalars(select(User).where(User.role == Role.STRATEGIC_LEAD, User.active.is_(True),
                                                   User.region_id == gap.partnership.region_id))
-    subject = _("Service gap escalated: %(title)s (%(partnership)s)", title=gap.title,
-                partnership=gap.partnership.name)
-    text = "\n".join([
-        _("%(partnership)s has escalated a service gap on the %(pathway)s pathway:", partnership=gap.partnership.name,
-          pathway=gap.pathway.label), "", gap.title, "",
-        _("Young people affected: %(count)d. Longest wait: %(days)d days.", count=evidence.young_people,
-          days=evidence.longest_wait_days),
-        "", note or "", "", _("Respond in the service: %(url)s", url=gap_url(gap)),
-    ])
     for lead in leads:
-        outbox.queue(lead.email, subject, text, kind="gap.escalated", about=("gap", gap.id), sent_by=actor,
-                     dedupe_key=f"gap.escalated:{gap.id}:{gap.escalated_at.isoformat()}:{lead.id}")
+        outbox.queue_template("gap_escalated.txt", lead.email, kind="gap.escalated", about=("gap", gap.id),
+                              sent_by=actor, gap=gap, evidence=evidence, note=note,
+                              dedupe_key=f"gap.escalated:{gap.id}:{gap.escalated_at.isoformat()}:{lead.id}")
 
 
 # The answers a lead may give (to a gap policy.GAP_STEPS lets them respond to).
@@ -236,17 +221,10 @@ def respond(actor: User, gap: ServiceGap, response: str, status: GapStatus, owne
     recipients = {b.email for b in gap.partnership.brokers if b.active}
     if gap.logged_by_agency is not None and gap.logged_by_agency.contact_email:
         recipients.add(gap.logged_by_agency.contact_email)
-    subject = _("Response to the service gap: %(title)s", title=gap.title)
-    text = "\n".join([
-        _("%(name)s responded to the service gap \"%(title)s\":", name=actor.name, title=gap.title), "",
-        response or "", "",
-        _("Status: %(status)s", status=status_label(status)),
-        _("Owner: %(owner)s", owner=gap.owner or "–"),
-        _("Target date: %(date)s", date=format_date(gap.target_on, "d MMMM yyyy") if gap.target_on else "–"),
-        "", gap_url(gap),
-    ])
     for recipient in sorted(recipients):
-        outbox.queue(recipient, subject, text, kind="gap.response", about=("gap", gap.id), sent_by=actor)
+        outbox.queue_template("gap_response.txt", recipient, kind="gap.response", about=("gap", gap.id),
+                              sent_by=actor, gap=gap, responder=actor, response=response,
+                              status=status_label(status))
 
 
 def reopen(actor: User, gap: ServiceGap, note: str | None, version: int | None = None) -> None:

@@ -123,7 +123,8 @@ def _invited(partnership: Partnership, ids: list[int] | None) -> list[Agency]:
 
 
 def meeting_url(meeting: PanelMeeting) -> str:
-    return f"{current_app.config['PANEL_BASE_URL']}/meetings/{meeting.id}"
+    """The meeting's page, on the service's public address (for calendar files)."""
+    return outbox.link("meetings.show", meeting_id=meeting.id)
 
 
 def local(moment: datetime) -> str:
@@ -312,30 +313,7 @@ def _send_invitations(actor: User, meetings: list[PanelMeeting], *, kind: str,
         if not agency.contact_email:
             continue
         first = its_meetings[0]
-        name = first.partnership.name
-        if kind == "cancellation":
-            subject = _("Cancelled: %(partnership)s resettlement panel, %(when)s", partnership=name,
-                        when=local(first.starts_at))
-        elif kind == "update":
-            subject = _("Changed: %(partnership)s resettlement panel, now %(when)s", partnership=name,
-                        when=local(first.starts_at))
-        elif len(its_meetings) > 1:
-            subject = _("Invitation: %(count)d %(partnership)s resettlement panels from %(when)s",
-                        count=len(its_meetings), partnership=name, when=local(first.starts_at))
-        else:
-            subject = _("Invitation: %(partnership)s resettlement panel, %(when)s", partnership=name,
-                        when=local(first.starts_at))
-        lines = [_("Dear colleagues at %(agency)s,", agency=agency.name), ""]
         cancelling = kind == "cancellation"
-        for meeting in its_meetings:
-            where = ", ".join(part for part in (meeting.location, meeting.online_link) if part)
-            state = _("CANCELLED") + " " if cancelling else ""
-            lines.append(f"- {state}{local(meeting.starts_at)} – {format_datetime(meeting.ends_at, 'HH:mm')}, {where}")
-            lines.append(f"  {meeting_url(meeting)}")
-        if cancelling and first.cancellation_reason:
-            lines += ["", first.cancellation_reason]
-        lines += ["", _("The calendar file attached updates your calendar. Sign in to the service to see the "
-                        "agenda and papers: cases are not named in emails.")]
         attachments = [
             outbox.Attachment(f"panel-{meeting.starts_at.astimezone(local_timezone()):%Y-%m-%d}.ics",
                             "text/calendar; method=" + ("CANCEL" if cancelling else "REQUEST"),
@@ -343,8 +321,9 @@ def _send_invitations(actor: User, meetings: list[PanelMeeting], *, kind: str,
                                                         attendees=[agency.contact_email], cancel=cancelling))
             for meeting in its_meetings
         ]
-        outbox.queue(agency.contact_email, subject, "\n".join(lines), attachments, kind=f"meeting.{kind}",
-                     agency_id=agency.id, meeting_id=first.id, about=("meeting", first.id), sent_by=actor)
+        outbox.queue_template(f"meeting_{kind}.txt", agency.contact_email, attachments, kind=f"meeting.{kind}",
+                              agency_id=agency.id, meeting_id=first.id, about=("meeting", first.id), sent_by=actor,
+                              agency=agency, meetings=its_meetings)
 
 
 def _sender_address() -> str:
@@ -551,17 +530,9 @@ def request_updates(actor: User, meeting: PanelMeeting, due_on: date) -> int:
     for agency, initials in asked.values():
         if not agency.contact_email:
             continue
-        subject = _("Update needed by %(due)s: %(partnership)s resettlement panel", due=format_datetime(
-            datetime.combine(due_on, datetime.min.time(), tzinfo=local_timezone()), "d MMMM"),
-            partnership=meeting.partnership.name)
-        text = "\n".join([
-            _("Please send %(agency)s's update on these cases before the panel on %(when)s:", agency=agency.name,
-              when=local(meeting.starts_at)),
-            "", ", ".join(initials), "",
-            _("Sign in and open the meeting to send each update: %(url)s", url=meeting_url(meeting)),
-        ])
-        outbox.queue(agency.contact_email, subject, text, kind="meeting.update_request", agency_id=agency.id,
-                     meeting_id=meeting.id, about=("meeting", meeting.id), sent_by=actor)
+        outbox.queue_template("meeting_update_request.txt", agency.contact_email, kind="meeting.update_request",
+                              agency_id=agency.id, meeting_id=meeting.id, about=("meeting", meeting.id), sent_by=actor,
+                              agency=agency, meeting=meeting, due_on=due_on, initials=initials)
     audit.record("meeting.request_updates", actor=actor, record_type="meeting", record_id=meeting.id,
                  detail={"requests": made})
     return made
@@ -580,17 +551,10 @@ def send_packs(actor: User, meeting: PanelMeeting) -> int:
         viewer = policy.agency_viewer(agency)
         rows = agenda(viewer, meeting, with_records=True)
         pdf = render_pdf("pdf/pack.html", meeting=meeting, rows=rows, audience=agency.name, generated_at=utcnow())
-        subject = _("Panel pack: %(partnership)s resettlement panel, %(when)s", partnership=meeting.partnership.name,
-                    when=local(meeting.starts_at))
-        text = "\n".join([
-            _("Dear colleagues at %(agency)s,", agency=agency.name), "",
-            _("The pack for the panel is attached. It gives in full only the cases your agency is involved in."),
-            _("The agenda and papers are also in the service: %(url)s", url=meeting_url(meeting)),
-        ])
-        outbox.queue(agency.contact_email, subject, text,
-                     [outbox.Attachment(f"panel-pack-{meeting.id}.pdf", "application/pdf", pdf)],
-                     kind="meeting.pack", agency_id=agency.id, meeting_id=meeting.id, about=("meeting", meeting.id),
-                     sent_by=actor)
+        outbox.queue_template("meeting_pack.txt", agency.contact_email,
+                              [outbox.Attachment(f"panel-pack-{meeting.id}.pdf", "application/pdf", pdf)],
+                              kind="meeting.pack", agency_id=agency.id, meeting_id=meeting.id,
+                              about=("meeting", meeting.id), sent_by=actor, agency=agency, meeting=meeting)
         _audit_export(actor, meeting, "pack", rows, agency)
         sent += 1
     return sent
@@ -746,17 +710,9 @@ def approve_minutes(actor: User, meeting: PanelMeeting, notes: str | None, versi
         if owed:
             attachments.append(outbox.Attachment(f"actions-{meeting.id}-{agency.id}.pdf", "application/pdf",
                                                  _actions_document(meeting, viewer, agency, owed)))
-        subject = _("Minutes: %(partnership)s resettlement panel, %(when)s", partnership=meeting.partnership.name,
-                    when=format_datetime(meeting.starts_at, "d MMMM yyyy"))
-        text = "\n".join([
-            _("Dear colleagues at %(agency)s,", agency=agency.name), "",
-            _("The approved minutes of the panel are attached, with the cases your agency is involved in in full, "
-              "and the list of the actions your agency owes."),
-            _("They are also in the service: %(url)s", url=meeting_url(meeting)),
-        ])
-        outbox.queue(agency.contact_email, subject, text, attachments, kind="meeting.minutes", agency_id=agency.id,
-                     meeting_id=meeting.id, about=("meeting", meeting.id), sent_by=actor,
-                     dedupe_key=f"minutes:{meeting.id}:{agency.id}")
+        outbox.queue_template("meeting_minutes.txt", agency.contact_email, attachments, kind="meeting.minutes",
+                              agency_id=agency.id, meeting_id=meeting.id, about=("meeting", meeting.id), sent_by=actor,
+                              dedupe_key=f"minutes:{meeting.id}:{agency.id}", agency=agency, meeting=meeting)
         sent += 1
     audit.record("meeting.minutes_approved", actor=actor, record_type="meeting", record_id=meeting.id,
                  detail={"sent_to_agencies": sent})

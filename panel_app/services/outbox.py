@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
 
 from flask import current_app, g
 from sqlalchemy import Select, func, or_, select, update
@@ -24,7 +26,8 @@ from panel_app.documents import mail
 from panel_app.documents.mail import Attachment
 from panel_app.models import OutboxAttachment, OutboxEmail, User, db, utcnow
 
-__all__ = ["Attachment", "DeliveryRun", "clean_header", "deliver_due", "emails_about", "queue",
+__all__ = ["Attachment", "DeliveryRun", "clean_header", "deliver_due", "emails_about", "link", "queue",
+           "queue_template", "render_email",
            "count_in_trouble", "queued_in_this_request", "start_counting", "undelivered_emails"]
 
 log = logging.getLogger(__name__)
@@ -84,6 +87,56 @@ def queue(
     db.session.add(email)
     g.emails_queued = g.get("emails_queued", 0) + 1
     return email
+
+
+# --- Emails from templates ---------------------------------------------------------------------
+
+
+def link(endpoint: str, *, _external: bool = True, **values: Any) -> str:
+    """The absolute address of a page, for an email: always on ``PANEL_BASE_URL`` (the address people
+    reach the service at), whether built in a request or in a command such as ``flask send-reminders``
+    where there is no request to take a host from. Named like ``url_for`` so that templates read the
+    same; an email's link is always absolute, so ``_external`` is accepted and ignored."""
+    base = urlsplit(current_app.config["PANEL_BASE_URL"])
+    adapter = current_app.url_map.bind(base.netloc, script_name=base.path or "/", url_scheme=base.scheme or "https")
+    return adapter.build(endpoint, values, force_external=True)
+
+
+def render_email(template: str, **context: Any) -> tuple[str, str]:
+    """The subject and text of the email ``templates/emails/<template>``.
+
+    A template sets ``subject`` at its top (``{%- set subject = _("...") -%}``) and the rest of it is
+    the text. Rendered with the application's Jinja environment (so ``_``, ``ngettext`` and the date
+    filters are the pages' own, in the current locale), but without the pages' context processors:
+    those describe the signed-in person and the request, which an email has neither of (reminders are
+    sent from the command line). ``.txt`` templates are not HTML-escaped (Flask autoescapes only
+    HTML and XML templates)."""
+    compiled = current_app.jinja_env.get_template(f"emails/{template}")
+    module = compiled.make_module({**context, "url_for": link})
+    subject = getattr(module, "subject", None)
+    if not subject:
+        raise LookupError(f"the email template {template} sets no subject")
+    return " ".join(str(subject).split()), str(module).strip()
+
+
+def queue_template(
+    template: str,
+    to: str,
+    attachments: Sequence[Attachment] = (),
+    *,
+    kind: str,
+    about: tuple[str, int] | None = None,
+    sent_by: User | None = None,
+    agency_id: int | None = None,
+    meeting_id: int | None = None,
+    dedupe_key: str | None = None,
+    **context: Any,
+) -> OutboxEmail | None:
+    """Render the email ``templates/emails/<template>`` with ``context`` and queue it (see ``queue``).
+    The only way the service's emails are written: every email comes from a template."""
+    subject, text = render_email(template, **context)
+    return queue(to, subject, text, attachments, kind=kind, about=about, sent_by=sent_by, agency_id=agency_id,
+                 meeting_id=meeting_id, dedupe_key=dedupe_key)
 
 
 def queued_in_this_request() -> int:

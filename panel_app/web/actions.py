@@ -13,6 +13,7 @@ from panel_app.errors import BadRequest, Conflict, Forbidden, PanelError
 from panel_app.models import Action, ActionStatus, NotDoneReason, Referral, User
 from panel_app.pathways import Pathway
 from panel_app.services import actions as service
+from panel_app.services import outbox
 from panel_app.services import referrals as referral_service
 from panel_app.throttling import pdf_per_person
 from panel_app.web import forms
@@ -71,7 +72,8 @@ def _action_page(actor: User, action: Action, form: forms.ActionUpdateForm | Non
     return render_template(
         "actions/show.html", action=action, update_form=form,
         review_form=review or forms.NotDoneForm(version=action.version), steps=steps,
-        description_visible=service.description_visible(actor, action), **extra), status
+        description_visible=service.description_visible(actor, action),
+        emails=outbox.emails_about(actor, "action", action.id), **extra), status
 
 
 @actions.route("/actions/<int:action_id>")
