@@ -6,6 +6,11 @@ Two kinds of decision live here:
   caller must meet before its view runs (public, signed in, or one of some roles). The doors enforce
   it before every request; an endpoint that is not listed is refused, and a test walks the URL map
   so that a new route cannot ship undeclared.
+* **Steps.** Per kind of record, a table of what may be done to one record (``REFERRAL_STEPS``...):
+  for each step, who may take it and in which states of the record. ``*_steps(user, record)`` says
+  which steps this person may take now (the pages and the API show buttons from it), and
+  ``require_step`` is what the services call before they act (403 or 422, from the same table).
+  Templates, web views and API views never compare a role or a status themselves.
 * **Scopes and object rules.** ``visible_*`` functions return SQL ``Select`` statements holding
   only what the caller may reach, so lists, counts and look-ups filter in the database through the
   same query; ``can_*`` functions answer for one loaded object.
@@ -15,14 +20,24 @@ This module reads models only. It never writes and never renders.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, exists, false, or_, select
 
+from panel_app.clock import today
+from panel_app.errors import Forbidden, RuleBroken
 from panel_app.models import (
+    OUTSTANDING,
+    UNRESOLVED,
     Action,
+    ActionStatus,
     Agency,
     AgendaNote,
+    GapStatus,
+    MeetingStatus,
     OutboxEmail,
     PanelMeeting,
     Partnership,
@@ -80,6 +95,8 @@ def record_of(*roles: Role) -> RouteRule:
 # young person's identity.
 CASE_WORKERS = only(Role.BROKER, Role.AGENCY_STAFF)
 CASE_RECORD = record_of(Role.BROKER, Role.AGENCY_STAFF)
+# The gap register's report (figures, never a young person): the brokers and the strategic leads.
+GAP_REPORT_READERS = only(Role.BROKER, Role.STRATEGIC_LEAD)
 
 
 ROUTE_RULES: dict[str, RouteRule] = {
@@ -169,9 +186,9 @@ ROUTE_RULES: dict[str, RouteRule] = {
     "gaps.reopen": CASE_RECORD,
     "gaps.respond": record_of(Role.STRATEGIC_LEAD),
     "gaps.review": only(Role.STRATEGIC_LEAD),
-    "gaps.dashboard": only(Role.BROKER, Role.STRATEGIC_LEAD),
-    "gaps.report_pdf": only(Role.BROKER, Role.STRATEGIC_LEAD),
-    "gaps.register_csv": only(Role.BROKER, Role.STRATEGIC_LEAD),
+    "gaps.dashboard": GAP_REPORT_READERS,
+    "gaps.report_pdf": GAP_REPORT_READERS,
+    "gaps.register_csv": GAP_REPORT_READERS,
     "api.gap_create": SIGNED_IN,
     "api.gaps_list": SIGNED_IN,
     "api.gap_detail": SIGNED_IN,
@@ -196,6 +213,26 @@ ROUTE_RULES: dict[str, RouteRule] = {
     # Emails that have not gone: each person sees those policy.visible_emails allows.
     "emails.undelivered": SIGNED_IN,
 }
+
+
+def may_open(user: User | None, endpoint: str) -> bool:
+    """Whether a page's route rule admits this person (to offer a link to it, or not)."""
+    rule = ROUTE_RULES.get(endpoint)
+    return rule is not None and rule.admits(user)
+
+
+def can_get_gap_report(user: User) -> bool:
+    return GAP_REPORT_READERS.admits(user)
+
+
+def runs_installation(user: User) -> bool:
+    """An admin: manages the installation (people, partnerships), works in no partnership."""
+    return user.role is Role.ADMIN
+
+
+def oversees_region(user: User) -> bool:
+    """A strategic lead: oversees the gaps of their region's partnerships, sees figures only."""
+    return user.role is Role.STRATEGIC_LEAD
 
 
 def route_rule(endpoint: str | None) -> RouteRule | None:
@@ -292,6 +329,11 @@ def can_refer_to(user: User, partnership: Partnership) -> bool:
     return False
 
 
+def names_referring_agency(user: User) -> bool:
+    """Brokers refer on a member agency's behalf and name it; agency staff refer for their own."""
+    return user.role is Role.BROKER
+
+
 def is_referrer(user: User, referral: Referral) -> bool:
     """Staff of the agency that made the referral (the referring case manager's team)."""
     return user.role is Role.AGENCY_STAFF and user.agency_id == referral.referring_agency_id
@@ -309,6 +351,122 @@ def can_withdraw_consent(user: User, referral: Referral) -> bool:
 
 def can_provide_information(user: User, referral: Referral) -> bool:
     return is_referrer(user, referral)
+
+
+# --- Steps: what a person may do to one record now ---------------------------------------------
+
+Record = TypeVar("Record")
+
+
+@dataclass(frozen=True)
+class Step(Generic[Record]):
+    """One thing that may be done to a record: ``who`` may take it, ``when`` the record allows it.
+
+    ``refused`` is what a person who may see the record but not take the step is told (403);
+    ``not_now`` what anyone is told when the record's state does not allow it (422).
+    """
+
+    who: Callable[[User, Record], bool]
+    when: Callable[[Record], bool]
+    # A lazy string (translated when the error is raised, in the caller's language), or a function
+    # of the record giving one, for a state refused for more than one reason.
+    not_now: Any
+    refused: Any = _l("This is not yours to do.")
+
+
+StepTable = Mapping[str, Step[Any]]
+
+
+def in_status(*statuses: Any) -> Callable[[Any], bool]:
+    """A ``when`` that holds while the record's status is one of ``statuses``."""
+    allowed = frozenset(statuses)
+    return lambda record: record.status in allowed
+
+
+def steps_of(user: User, table: StepTable, record: Any) -> frozenset[str]:
+    """The steps of ``table`` this person may take on this record now (who and state both hold)."""
+    return frozenset(name for name, step in table.items() if step.who(user, record) and step.when(record))
+
+
+def may_take(user: User, table: StepTable, step: str, record: Any) -> bool:
+    """Whether this person may take the step on this record now."""
+    rule = table[step]
+    return rule.who(user, record) and rule.when(record)
+
+
+def require_person(user: User, table: StepTable, step: str, record: Any) -> None:
+    """Forbidden unless this person is one who may take the step (whatever the record's state)."""
+    rule = table[step]
+    if not rule.who(user, record):
+        raise Forbidden(str(rule.refused))
+
+
+def require_step(user: User, table: StepTable, step: str, record: Any, *,
+                 before_state: Callable[[], object] | None = None) -> None:
+    """What a service calls before it takes a step: 403 when the person may not take it, 422 when
+    the record's state does not allow it. ``before_state`` runs between the two (the check that
+    the form was read from the current version: a stale form deserves "someone else changed it",
+    not a state error that the person could not understand)."""
+    require_person(user, table, step, record)
+    if before_state is not None:
+        before_state()
+    rule = table[step]
+    if not rule.when(record):
+        raise RuleBroken(str(rule.not_now(record) if callable(rule.not_now) else rule.not_now))
+
+
+def _referral_broker(user: User, referral: Referral) -> bool:
+    return can_manage_referral(user, referral)
+
+
+def _broker_or_referrer(user: User, referral: Referral) -> bool:
+    return can_manage_referral(user, referral) or is_referrer(user, referral)
+
+
+def _information_requested(referral: Referral) -> bool:
+    return referral.information_requested is not None
+
+
+def _consent_in_force(referral: Referral) -> bool:
+    return referral.consent is not None and referral.consent.in_force
+
+
+_TRIAGE = in_status(ReferralStatus.SUBMITTED)
+_WORKING = in_status(ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE)
+_OPEN = in_status(ReferralStatus.SUBMITTED, ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE)
+_BROKERS_ONLY = _l("Only the partnership's broker can do this.")
+
+# Who may do what to a referral, and when. Changing who may close a referral is one edit here: the
+# service, the page's button, the form and the API all follow.
+REFERRAL_STEPS: dict[str, Step[Referral]] = {
+    "accept": Step(_referral_broker, _TRIAGE, _l("Only a submitted referral can be accepted."), _BROKERS_ONLY),
+    "decline": Step(_referral_broker, _TRIAGE, _l("Only a submitted referral can be declined."), _BROKERS_ONLY),
+    "request_information": Step(
+        _referral_broker, _TRIAGE,
+        _l("More information can only be asked for while the referral is being triaged."), _BROKERS_ONLY),
+    "provide_information": Step(is_referrer, _information_requested,
+                                _l("The broker has not asked for more information."),
+                                _l("Only the referring agency can answer the broker's question.")),
+    "share": Step(_referral_broker, _WORKING, _l("Accept the referral before sharing it."), _BROKERS_ONLY),
+    "change_stage": Step(_referral_broker, _WORKING, _l("Only an accepted or active referral has a stage."),
+                         _BROKERS_ONLY),
+    "rate_needs": Step(_referral_broker, _OPEN,
+                       _l("This referral is closed: its needs can no longer be re-rated."), _BROKERS_ONLY),
+    "record_consent": Step(_referral_broker, _OPEN,
+                           _l("This referral is closed: consent can no longer be recorded."), _BROKERS_ONLY),
+    "withdraw_consent": Step(_broker_or_referrer, _consent_in_force, _l("There is no consent in force to withdraw."),
+                             _l("Only the broker or the referring agency can record a withdrawal of consent.")),
+    "close": Step(_referral_broker, _WORKING,
+                  _l("Only an accepted or active referral can be closed. Decline a submitted one instead."),
+                  _BROKERS_ONLY),
+    "record_action": Step(_referral_broker, _WORKING, _l("Actions are agreed on accepted or active referrals only."),
+                          _l("Only the partnership's broker records actions.")),
+}
+
+
+def referral_steps(user: User, referral: Referral) -> frozenset[str]:
+    """What this person may do to this referral now (``REFERRAL_STEPS``)."""
+    return steps_of(user, REFERRAL_STEPS, referral)
 
 
 def readable_restricted_pathways(user: User, referral: Referral) -> frozenset[Pathway]:
@@ -402,6 +560,77 @@ def can_manage_meeting(user: User, meeting: PanelMeeting) -> bool:
     return is_broker_of(user, meeting.partnership_id)
 
 
+_MEETING_CANCELLED = _l("This meeting was cancelled: it can no longer be changed.")
+
+
+def _meeting_broker(user: User, meeting: PanelMeeting) -> bool:
+    return can_manage_meeting(user, meeting)
+
+
+def _agency_member(user: User, meeting: PanelMeeting) -> bool:
+    """Staff of an agency (which update an agency is asked for is the update request's own rule)."""
+    return user.agency_id is not None
+
+
+def _before_meeting(meeting: PanelMeeting) -> bool:
+    return meeting.status is MeetingStatus.SCHEDULED
+
+
+def _agenda_open(meeting: PanelMeeting) -> bool:
+    """Not cancelled, minutes not approved: the agenda, its notes and its attendance may change."""
+    return not meeting.is_cancelled and not meeting.minutes_approved
+
+
+def _before_meeting_with_agenda_open(meeting: PanelMeeting) -> bool:
+    return _before_meeting(meeting) and _agenda_open(meeting)
+
+
+def _not_after(held: Any, approved: Any = None) -> Callable[[PanelMeeting], Any]:
+    """The refusal of a step a meeting's state does not allow: cancelled, held, or minutes approved."""
+    def why(meeting: PanelMeeting) -> Any:
+        if meeting.is_cancelled:
+            return _MEETING_CANCELLED
+        if approved is not None and meeting.minutes_approved:
+            return approved
+        return held
+    return why
+
+
+_AGENDA_CLOSED = _l("The minutes of this meeting are approved: its agenda can no longer change.")
+
+# Who may do what to a panel meeting, and when.
+MEETING_STEPS: dict[str, Step[PanelMeeting]] = {
+    "reschedule": Step(_meeting_broker, _before_meeting, _not_after(_l("This meeting has been held: it cannot be moved.")),
+                       _BROKERS_ONLY),
+    "cancel": Step(_meeting_broker, _before_meeting,
+                   _not_after(_l("This meeting has been held: it cannot be cancelled.")), _BROKERS_ONLY),
+    "change_agenda": Step(_meeting_broker, _agenda_open, _not_after(_AGENDA_CLOSED, _AGENDA_CLOSED), _BROKERS_ONLY),
+    "record_views": Step(_meeting_broker, _agenda_open, _not_after(_AGENDA_CLOSED, _AGENDA_CLOSED), _BROKERS_ONLY),
+    "record_attendance": Step(_meeting_broker, _agenda_open, _not_after(_AGENDA_CLOSED, _AGENDA_CLOSED),
+                              _BROKERS_ONLY),
+    "write_notes": Step(_meeting_broker, _agenda_open,
+                        _not_after(_l("The minutes are approved: the notes can no longer change.")), _BROKERS_ONLY),
+    "request_updates": Step(_meeting_broker, _before_meeting_with_agenda_open,
+                            _not_after(_l("Updates are asked for before a meeting, not after it."), _AGENDA_CLOSED),
+                            _BROKERS_ONLY),
+    "send_update": Step(_agency_member, _agenda_open, _not_after(_AGENDA_CLOSED, _AGENDA_CLOSED),
+                        _l("Only the agency asked can send this update.")),
+    "send_packs": Step(_meeting_broker, _before_meeting,
+                       _not_after(_l("Packs go out before a meeting, not after it.")), _BROKERS_ONLY),
+    "mark_held": Step(_meeting_broker, _before_meeting, _not_after(_l("This meeting is already marked as held.")),
+                      _BROKERS_ONLY),
+    "save_minutes": Step(_meeting_broker, _agenda_open, _not_after(_l("The minutes are already approved.")),
+                         _BROKERS_ONLY),
+    "approve_minutes": Step(_meeting_broker, in_status(MeetingStatus.HELD),
+                            _not_after(_l("Mark the meeting as held before approving its minutes.")), _BROKERS_ONLY),
+}
+
+
+def meeting_steps(user: User, meeting: PanelMeeting) -> frozenset[str]:
+    """What this person may do to this meeting now (``MEETING_STEPS``)."""
+    return steps_of(user, MEETING_STEPS, meeting)
+
+
 def agency_viewer(agency: Agency) -> User:
     """A stand-in for "any member of staff of this agency", to build what the agency may see (its
     panel pack, its minutes) with the same rules as for a person. Never added to the session."""
@@ -419,6 +648,46 @@ def can_update_action(user: User, action: Action) -> bool:
     if can_manage_referral(user, action.referral):
         return True
     return user.role is Role.AGENCY_STAFF and user.agency_id == action.owner_agency_id
+
+
+def _action_broker(user: User, action: Action) -> bool:
+    return can_manage_referral(user, action.referral)
+
+
+def _always(record: Any) -> bool:
+    return True
+
+
+def _reviewable(action: Action) -> bool:
+    """Not done, and cancelled or past its due date: the panel asks why it was not done."""
+    return action.status is not ActionStatus.DONE and (action.status not in OUTSTANDING or action.due_on < today())
+
+
+def _why_not_reviewable(action: Action) -> Any:
+    return _l("This action is done.") if action.status is ActionStatus.DONE else _l("This action is not yet due.")
+
+
+def _may_log_gap_about(user: User, action: Action) -> bool:
+    return can_log_gap_in(user, action.referral.partnership_id)
+
+
+ACTION_STEPS: dict[str, Step[Action]] = {
+    # Status, note, due date, outcome: the owner agency's staff or the broker (which status it may
+    # move to is the service's rule; only "cancel" is the broker's alone).
+    "update": Step(can_update_action, _always, "",
+                   _l("Only the agency that owns this action, or the broker, can update it.")),
+    "cancel": Step(_action_broker, _always, "", _l("Only the broker can cancel an action")),
+    "record_not_done": Step(_action_broker, _reviewable, _why_not_reviewable,
+                            _l("Only the partnership's broker records why an action was not done.")),
+    # A blocked action is often a missing service: the page offers to log it as a gap.
+    "log_gap": Step(_may_log_gap_about, in_status(ActionStatus.BLOCKED), _l("Only a blocked action is logged as a gap."),
+                    _l("Only the broker and the partnership's agencies log service gaps.")),
+}
+
+
+def action_steps(user: User, action: Action) -> frozenset[str]:
+    """What this person may do to this action now (``ACTION_STEPS``)."""
+    return steps_of(user, ACTION_STEPS, action)
 
 
 def gap_partnership_ids(user: User) -> Select[tuple[int]]:
@@ -464,6 +733,30 @@ def can_respond_to_gap(user: User, gap: ServiceGap) -> bool:
     """A strategic lead of the region the gap's partnership is in."""
     return (user.role is Role.STRATEGIC_LEAD and user.region_id is not None
             and gap.partnership.region_id == user.region_id)
+
+
+def _gap_member(user: User, gap: ServiceGap) -> bool:
+    return can_log_gap_in(user, gap.partnership_id)
+
+
+# Who may do what to a service gap, and when.
+GAP_STEPS: dict[str, Step[ServiceGap]] = {
+    "add_evidence": Step(_gap_member, in_status(*UNRESOLVED), _l("This gap is closed. Reopen it to add evidence."),
+                         _l("Only the partnership's broker and member agencies add evidence.")),
+    "escalate": Step(can_escalate_gap, in_status(GapStatus.OPEN), _l("Only an open gap can be escalated."),
+                     _l("Only the partnership's broker escalates its gaps.")),
+    "respond": Step(can_respond_to_gap, in_status(GapStatus.ESCALATED, GapStatus.IN_PROGRESS),
+                    _l("Only an escalated gap, or one in progress, gets a response."),
+                    _l("Only a strategic lead of the partnership's region responds to its gaps.")),
+    "reopen": Step(can_escalate_gap, in_status(GapStatus.RESOLVED, GapStatus.ACCEPTED),
+                   _l("Only a resolved gap, or one accepted as a risk, can be reopened."),
+                   _l("Only the partnership's broker reopens its gaps.")),
+}
+
+
+def gap_steps(user: User, gap: ServiceGap) -> frozenset[str]:
+    """What this person may do to this gap now (``GAP_STEPS``)."""
+    return steps_of(user, GAP_STEPS, gap)
 
 
 def visible_emails(user: User) -> Select[tuple[OutboxEmail]]:

@@ -98,7 +98,7 @@ from flask.testing import FlaskClient
 from pypdf import PdfReader
 
 import panel_app.models.base as model_base
-import panel_app.services.clock as app_clock
+import panel_app.clock as app_clock  # the one clock: services.clock and policy read it
 from panel_app.models import (
     Action,
     ActionStatus,

@@ -11,7 +11,7 @@ from panel_app import policy
 from panel_app.api.base import actor, api, documented, fields_named, read_body, read_query
 from panel_app.api.schemas import EscalateIn, ErrorOut, GapIn, GapList, GapOut, GapQuery, ResponseIn
 from panel_app.errors import Forbidden
-from panel_app.models import GapSeverity, GapStatus, Role, ServiceGap, User
+from panel_app.models import GapSeverity, GapStatus, ServiceGap, User
 from panel_app.pathways import Pathway
 from panel_app.services import gap_reports
 from panel_app.services import gaps as service
@@ -111,7 +111,7 @@ def gap_response(gap_id: int) -> ResponseReturnValue:
             responses={200: "application/pdf", 401: ErrorOut, 403: ErrorOut})
 def gaps_report() -> ResponseReturnValue:
     caller = actor()
-    if caller.role not in (Role.BROKER, Role.STRATEGIC_LEAD):
+    if not policy.can_get_gap_report(caller):
         raise Forbidden(_("Only brokers and strategic leads get the report."))
     response = Response(gap_reports.report_pdf(caller), mimetype="application/pdf")
     response.headers["Content-Disposition"] = 'attachment; filename="service-gaps-report.pdf"'

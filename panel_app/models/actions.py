@@ -70,6 +70,16 @@ class Action(Base):
     def is_outstanding(self) -> bool:
         return self.status in OUTSTANDING
 
+    # How the pages word an action (a plan leaves cancelled ones out, marks done ones); what may be
+    # done to it is policy.ACTION_STEPS.
+    @property
+    def is_done(self) -> bool:
+        return self.status is ActionStatus.DONE
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status is ActionStatus.CANCELLED
+
 
 class ActionUpdate(Base):
     """One change to an action: who, when, the note, the status and due date before and after.

@@ -96,6 +96,20 @@ class PanelMeeting(Base):
                                                    cascade="all, delete-orphan")
     attendance: Mapped[list[Attendance]] = relationship(back_populates="meeting", cascade="all, delete-orphan")
 
+    # How the pages word a meeting (its tag, its papers); what may be done to it is
+    # policy.MEETING_STEPS.
+    @property
+    def is_held(self) -> bool:
+        return self.status is MeetingStatus.HELD
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status is MeetingStatus.CANCELLED
+
+    @property
+    def minutes_approved(self) -> bool:
+        return self.minutes_status is MinutesStatus.APPROVED
+
 
 class Attendance(Base):
     """Who came for each invited agency: present, apologies, absent, or information sent."""

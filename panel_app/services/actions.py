@@ -21,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from panel_app import audit, policy
 from panel_app.documents.pdf import render_pdf
-from panel_app.errors import Conflict, Forbidden, NotFound, RuleBroken
+from panel_app.errors import Conflict, Forbidden, NotFound
 from panel_app.models import (
     OUTSTANDING,
     AccessReason,
@@ -38,7 +38,6 @@ from panel_app.models import (
     PlanVersion,
     Referral,
     ReferralAccess,
-    ReferralStatus,
     Role,
     User,
     db,
@@ -83,10 +82,7 @@ class NewAction:
 def create_action(actor: User, referral: Referral, new: NewAction) -> Action:
     """The broker records an action: one agency's promise on one pathway, by a date. The agency is
     granted access to the referral for that pathway and told by email."""
-    if not policy.can_manage_referral(actor, referral):
-        raise Forbidden(_("Only the partnership's broker records actions."))
-    if referral.status not in (ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE):
-        raise RuleBroken(_("Actions are agreed on accepted or active referrals only."))
+    policy.require_step(actor, policy.REFERRAL_STEPS, "record_action", referral)
     problems = _problems()
     description = problems.text("description", new.description, DESCRIPTION_MAX,
                                 required=_("Say what the agency will do"))
@@ -152,8 +148,7 @@ def update_action(actor: User, action: Action, change: ActionChange) -> Action:
     The broker or staff of the owner agency. The change names the version it read: if someone else
     changed the action since, nothing is saved and the conflict says so.
     """
-    if not policy.can_update_action(actor, action):
-        raise Forbidden(_("Only the agency that owns this action, or the broker, can update it."))
+    policy.require_step(actor, policy.ACTION_STEPS, "update", action)
     if change.version != action.version:
         raise Conflict(_("Someone else changed this action since you opened it (now: %(status)s, due %(due)s). "
                          "Check their change, then make yours again.", status=status_label(action.status),
@@ -170,7 +165,7 @@ def update_action(actor: User, action: Action, change: ActionChange) -> Action:
             problems.add("note", _("Say what is blocking it"))
         if status is ActionStatus.DONE and not (outcome or action.outcome or note):
             problems.add("outcome", _("Say what was done"))
-        if status is ActionStatus.CANCELLED and not policy.can_manage_referral(actor, action.referral):
+        if status is ActionStatus.CANCELLED and not policy.may_take(actor, policy.ACTION_STEPS, "cancel", action):
             problems.add("status", _("Only the broker can cancel an action"))
         if status is ActionStatus.CANCELLED and not note:
             problems.add("note", _("Say why the action is cancelled"))
@@ -212,15 +207,12 @@ def _save_or_conflict() -> None:
 def record_not_done(actor: User, action: Action, reason: NotDoneReason, note: str | None, version: int) -> None:
     """At review, the broker records why an action was not done on time: a change of circumstances, or
     the agency has not acted (so the partnership can see which agencies do not deliver)."""
-    if not policy.can_manage_referral(actor, action.referral):
-        raise Forbidden(_("Only the partnership's broker records why an action was not done."))
-    if version != action.version:
-        raise Conflict(_("Someone else changed this action since you opened it. Check their change, then try "
-                         "again."))
-    if action.status is ActionStatus.DONE:
-        raise RuleBroken(_("This action is done."))
-    if action.status in OUTSTANDING and action.due_on >= today():
-        raise RuleBroken(_("This action is not yet due."))
+    def same_version() -> None:
+        if version != action.version:
+            raise Conflict(_("Someone else changed this action since you opened it. Check their change, then try "
+                             "again."))
+
+    policy.require_step(actor, policy.ACTION_STEPS, "record_not_done", action, before_state=same_version)
     problems = _problems()
     note = problems.text("note", note, NOTE_MAX)
     problems.raise_if_any()

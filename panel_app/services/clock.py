@@ -1,26 +1,8 @@
-"""Today's date where the partnerships work (not the server's UTC date: a release "today" is a
-release today in Wales)."""
+"""Today's date where the partnerships work: kept in ``panel_app.clock`` (policy reads it too, to
+say whether an action is overdue), and offered here to the services and the pages as before."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from panel_app.clock import DEFAULT_TIMEZONE, local_date, local_timezone, today
 
-from flask import current_app, has_app_context
-
-DEFAULT_TIMEZONE = "Europe/London"
-
-
-def local_timezone() -> ZoneInfo:
-    name = current_app.config.get("BABEL_DEFAULT_TIMEZONE", DEFAULT_TIMEZONE) if has_app_context() else DEFAULT_TIMEZONE
-    return ZoneInfo(name)
-
-
-def today() -> date:
-    return datetime.now(local_timezone()).date()
-
-
-def local_date(moment: datetime) -> date:
-    """The day a moment (kept in UTC) fell on where the partnerships work: 23:30 UTC in summer is
-    already tomorrow in Wales."""
-    return moment.astimezone(local_timezone()).date()
+__all__ = ["DEFAULT_TIMEZONE", "local_date", "local_timezone", "today"]

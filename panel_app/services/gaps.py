@@ -17,7 +17,7 @@ from sqlalchemy import Select, case, distinct, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from panel_app import audit, policy
-from panel_app.errors import Conflict, Forbidden, NotFound, RuleBroken
+from panel_app.errors import Conflict, Forbidden, NotFound
 from panel_app.models import (
     UNRESOLVED,
     Action,
@@ -153,10 +153,7 @@ def log_gap(actor: User, new: NewGap) -> ServiceGap:
 
 def add_evidence(actor: User, gap: ServiceGap, referral_id: int, waiting_since: date | None = None) -> None:
     """Another young person affected by the gap."""
-    if not policy.can_log_gap_in(actor, gap.partnership_id):
-        raise Forbidden(_("Only the partnership's broker and member agencies add evidence."))
-    if gap.status not in UNRESOLVED:
-        raise RuleBroken(_("This gap is closed. Reopen it to add evidence."))
+    policy.require_step(actor, policy.GAP_STEPS, "add_evidence", gap)
     problems = _problems()
     [referral] = _evidence_referrals(actor, gap.partnership_id, [referral_id], problems) or [None]
     if referral is not None and any(e.referral_id == referral.id for e in gap.evidence):
@@ -178,12 +175,7 @@ def add_evidence(actor: User, gap: ServiceGap, referral_id: int, waiting_since: 
 
 def escalate(actor: User, gap: ServiceGap, note: str | None, version: int | None = None) -> None:
     """The broker escalates a gap to the region's strategic leads, who are emailed."""
-    if not policy.can_escalate_gap(actor, gap):
-        raise Forbidden(_("Only the partnership's broker escalates its gaps."))
-    _check_version(gap, version)
-    if gap.status is not GapStatus.OPEN:
-        raise RuleBroken(_("Only an open gap can be escalated (this one is %(status)s).",
-                           status=status_label(gap.status).lower()))
+    policy.require_step(actor, policy.GAP_STEPS, "escalate", gap, before_state=lambda: _check_version(gap, version))
     problems = _problems()
     note = problems.text("note", note, TEXT_MAX, required=_("Say what you are asking the strategic lead for"))
     problems.raise_if_any()
@@ -199,25 +191,17 @@ def escalate(actor: User, gap: ServiceGap, note: str | None, version: int | None
                               dedupe_key=f"gap.escalated:{gap.id}:{gap.escalated_at.isoformat()}:{lead.id}")
 
 
-# Which answers a lead may give from each state.
-_RESPONSES = {
-    GapStatus.ESCALATED: {GapStatus.IN_PROGRESS, GapStatus.RESOLVED, GapStatus.ACCEPTED},
-    GapStatus.IN_PROGRESS: {GapStatus.IN_PROGRESS, GapStatus.RESOLVED, GapStatus.ACCEPTED},
-}
+# The answers a lead may give (to a gap policy.GAP_STEPS lets them respond to).
+_ANSWERS = {GapStatus.IN_PROGRESS, GapStatus.RESOLVED, GapStatus.ACCEPTED}
 
 
 def respond(actor: User, gap: ServiceGap, response: str, status: GapStatus, owner: str | None,
             target_on: date | None, version: int | None = None) -> None:
     """The strategic lead answers an escalated gap: an owner and a target date, and whether it is in
     progress, resolved, or accepted as a risk. The broker and the raising agency are emailed."""
-    if not policy.can_respond_to_gap(actor, gap):
-        raise Forbidden(_("Only a strategic lead of the partnership's region responds to its gaps."))
-    _check_version(gap, version)
-    allowed = _RESPONSES.get(gap.status)
-    if allowed is None:
-        raise RuleBroken(_("Only an escalated gap, or one in progress, gets a response."))
+    policy.require_step(actor, policy.GAP_STEPS, "respond", gap, before_state=lambda: _check_version(gap, version))
     problems = _problems()
-    if status not in allowed:
+    if status not in _ANSWERS:
         problems.add("status", _("Choose in progress, resolved or accepted as a risk"))
     response = problems.text("response", response, TEXT_MAX, required=_("Write your response"))
     owner = problems.text("owner", owner, OWNER_MAX,
@@ -245,11 +229,7 @@ def respond(actor: User, gap: ServiceGap, response: str, status: GapStatus, owne
 
 def reopen(actor: User, gap: ServiceGap, note: str | None, version: int | None = None) -> None:
     """The broker reopens a resolved gap, or one accepted as a risk, when it comes back."""
-    if not policy.can_escalate_gap(actor, gap):
-        raise Forbidden(_("Only the partnership's broker reopens its gaps."))
-    _check_version(gap, version)
-    if gap.status not in (GapStatus.RESOLVED, GapStatus.ACCEPTED):
-        raise RuleBroken(_("Only a resolved gap, or one accepted as a risk, can be reopened."))
+    policy.require_step(actor, policy.GAP_STEPS, "reopen", gap, before_state=lambda: _check_version(gap, version))
     problems = _problems()
     note = problems.text("note", note, TEXT_MAX, required=_("Say why it is reopened"))
     problems.raise_if_any()
@@ -364,9 +344,8 @@ class GapView:
     named: list[Referral]
     unnamed: int
     raised_by: list[str]
-    can_escalate: bool
-    can_respond: bool
-    can_add_evidence: bool
+    steps: frozenset[str]  # what the viewer may do to it now: policy.GAP_STEPS
+    sees_young_people: bool  # a case worker (leads and admins see figures only)
 
 
 def view_of(actor: User, gap: ServiceGap) -> GapView:
@@ -383,9 +362,7 @@ def view_of(actor: User, gap: ServiceGap) -> GapView:
         audit.record("gap.view", actor=actor, record_type="gap", record_id=gap.id,
                      detail={"referral_ids": [r.id for r in named]})
     return GapView(gap, evidence, named, evidence.young_people - len({r.young_person_id for r in named}), raised,
-                   can_escalate=policy.can_escalate_gap(actor, gap) and gap.status is GapStatus.OPEN,
-                   can_respond=policy.can_respond_to_gap(actor, gap) and gap.status in _RESPONSES,
-                   can_add_evidence=policy.can_log_gap_in(actor, gap.partnership_id) and gap.status in UNRESOLVED)
+                   steps=policy.gap_steps(actor, gap), sees_young_people=policy.sees_young_people(actor))
 
 
 def referrals_for_evidence(actor: User, partnership_id: int) -> list[Referral]:

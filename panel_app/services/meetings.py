@@ -10,6 +10,7 @@ and links only.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -250,9 +251,12 @@ def _require_manager(actor: User, meeting: PanelMeeting) -> None:
         raise Forbidden(_("Only the partnership's broker can do this."))
 
 
-def _require_not_cancelled(meeting: PanelMeeting) -> None:
-    if meeting.status is MeetingStatus.CANCELLED:
-        raise RuleBroken(_("This meeting was cancelled: it can no longer be changed."))
+def _require_step(actor: User, meeting: PanelMeeting, step: str,
+                  between: Callable[[], object] | None = None) -> None:
+    """Who may take the step and in which states of the meeting: ``policy.MEETING_STEPS``.
+    ``between`` runs once the person is known to be allowed, before the state is judged (the version
+    check, or the agenda's lock so that the state judged is the current one)."""
+    policy.require_step(actor, policy.MEETING_STEPS, step, meeting, before_state=between)
 
 
 def _check_version(meeting: PanelMeeting, version: int | None) -> None:
@@ -264,11 +268,7 @@ def _check_version(meeting: PanelMeeting, version: int | None) -> None:
 def reschedule(actor: User, meeting: PanelMeeting, details: MeetingDetails, version: int | None = None) -> None:
     """Move a meeting or change its place: the invited agencies get a calendar update (same UID,
     higher SEQUENCE)."""
-    _require_manager(actor, meeting)
-    _check_version(meeting, version)
-    _require_not_cancelled(meeting)
-    if meeting.status is MeetingStatus.HELD:
-        raise RuleBroken(_("This meeting has been held: it cannot be moved."))
+    _require_step(actor, meeting, "reschedule", lambda: _check_version(meeting, version))
     _check_details(details, meeting.partnership, new=False)
     meeting.starts_at = details.starts_at.astimezone(UTC)
     meeting.ends_at = details.ends_at.astimezone(UTC)
@@ -288,11 +288,7 @@ def reschedule(actor: User, meeting: PanelMeeting, details: MeetingDetails, vers
 
 def cancel(actor: User, meeting: PanelMeeting, reason: str | None, version: int | None = None) -> None:
     """Cancel a meeting: the invited agencies' calendars remove it (METHOD:CANCEL)."""
-    _require_manager(actor, meeting)
-    _check_version(meeting, version)
-    _require_not_cancelled(meeting)
-    if meeting.status is MeetingStatus.HELD:
-        raise RuleBroken(_("This meeting has been held: it cannot be cancelled."))
+    _require_step(actor, meeting, "cancel", lambda: _check_version(meeting, version))
     problems = _problems()
     reason = problems.text("reason", reason, TEXT_MAX)
     problems.raise_if_any()
@@ -381,12 +377,6 @@ def partnerships_to_schedule(actor: User) -> list[Partnership]:
 # --- The agenda ---------------------------------------------------------------------------------
 
 
-def _require_open_agenda(meeting: PanelMeeting) -> None:
-    _require_not_cancelled(meeting)
-    if meeting.minutes_status is MinutesStatus.APPROVED:
-        raise RuleBroken(_("The minutes of this meeting are approved: its agenda can no longer change."))
-
-
 def _lock_agenda(meeting: PanelMeeting) -> None:
     """Changes to one meeting's agenda, one at a time: the meeting's row is locked (SELECT ... FOR
     UPDATE on PostgreSQL) until the request commits, and the agenda is read afresh under the lock.
@@ -400,9 +390,7 @@ def _lock_agenda(meeting: PanelMeeting) -> None:
 def add_to_agenda(actor: User, meeting: PanelMeeting, referral_id: int, kind: AgendaKind,
                   minutes_allotted: int | None = None) -> AgendaItem:
     """Put a referral of the meeting's partnership on its agenda."""
-    _require_manager(actor, meeting)
-    _lock_agenda(meeting)
-    _require_open_agenda(meeting)
+    _require_step(actor, meeting, "change_agenda", lambda: _lock_agenda(meeting))
     referral = db.session.scalar(
         policy.visible_referrals(actor).where(Referral.id == referral_id)
     ) if 0 < referral_id <= MAX_ID else None
@@ -440,9 +428,7 @@ def change_agenda_item(actor: User, item: AgendaItem, *, move: str | None = None
                        kind: AgendaKind | None = None, remove: bool = False) -> None:
     """Reorder (``move`` "up" or "down"), time-box, re-kind or remove an agenda item."""
     meeting = item.meeting
-    _require_manager(actor, meeting)
-    _lock_agenda(meeting)
-    _require_open_agenda(meeting)
+    _require_step(actor, meeting, "change_agenda", lambda: _lock_agenda(meeting))
     if item not in meeting.items:
         raise Conflict(_("Someone else removed this item from the agenda just now. Reload the agenda."))
     items = list(meeting.items)
@@ -518,10 +504,7 @@ def proposals(actor: User, meeting: PanelMeeting) -> list[Proposal]:
 def request_updates(actor: User, meeting: PanelMeeting, due_on: date) -> int:
     """Ask every agency involved in each case on the agenda for its update by ``due_on``.
     One email per agency, naming cases by initials only. Returns how many requests were made."""
-    _require_manager(actor, meeting)
-    _require_open_agenda(meeting)
-    if meeting.status is not MeetingStatus.SCHEDULED:
-        raise RuleBroken(_("Updates are asked for before a meeting, not after it."))
+    _require_step(actor, meeting, "request_updates")
     problems = _problems()
     if due_on < today():
         problems.add("due_on", _("The deadline must be today or later"))
@@ -558,10 +541,7 @@ def request_updates(actor: User, meeting: PanelMeeting, due_on: date) -> int:
 def send_packs(actor: User, meeting: PanelMeeting) -> int:
     """Email each invited agency its own panel pack (PDF): in full only the cases it is involved in.
     Returns how many agencies one was queued for."""
-    _require_manager(actor, meeting)
-    _require_not_cancelled(meeting)
-    if meeting.status is not MeetingStatus.SCHEDULED:
-        raise RuleBroken(_("Packs go out before a meeting, not after it."))
+    _require_step(actor, meeting, "send_packs")
     if not meeting.items:
         raise RuleBroken(_("Put cases on the agenda before sending the packs."))
     sent = 0
@@ -586,7 +566,7 @@ def send_update(actor: User, request: UpdateRequest, text: str, pathway: Pathway
     that pathway's text (``policy.can_read_text_about``); a general one, everyone who sees the case."""
     if actor.agency_id != request.agency_id:
         raise Forbidden(_("Only the agency asked can send this update."))
-    _require_open_agenda(request.item.meeting)
+    _require_step(actor, request.item.meeting, "send_update")
     problems = _problems()
     text_value = problems.text("update", text, TEXT_MAX, required=_("Enter your update"))
     problems.raise_if_any()
@@ -600,8 +580,7 @@ def send_update(actor: User, request: UpdateRequest, text: str, pathway: Pathway
 
 def record_views(actor: User, item: AgendaItem, views: str | None, version: int | None = None) -> None:
     """The young person's own views, gathered before the panel, attached to their agenda item."""
-    _require_manager(actor, item.meeting)
-    _require_open_agenda(item.meeting)
+    _require_step(actor, item.meeting, "record_views")
     if version is not None and version != item.version:
         raise Conflict(_("Someone else changed this case's notes since you opened them."))
     problems = _problems()
@@ -618,8 +597,7 @@ def record_views(actor: User, item: AgendaItem, views: str | None, version: int 
 def record_attendance(actor: User, meeting: PanelMeeting,
                       entries: dict[int, tuple[AttendanceStatus | None, str | None]]) -> None:
     """Who came for each invited agency."""
-    _require_manager(actor, meeting)
-    _require_open_agenda(meeting)
+    _require_step(actor, meeting, "record_attendance")
     invited = {agency.id for agency in meeting.invited_agencies}
     problems = _problems()
     if not set(entries) <= invited:
@@ -652,10 +630,7 @@ def save_notes(actor: User, item: AgendaItem, notes: str | None, decisions: str 
     ``version`` is the version the laptop last saw: if someone else saved since, nothing is saved and
     the conflict says so (the page then shows their text beside yours).
     """
-    _require_manager(actor, item.meeting)
-    _require_not_cancelled(item.meeting)
-    if item.meeting.minutes_status is MinutesStatus.APPROVED:
-        raise RuleBroken(_("The minutes are approved: the notes can no longer change."))
+    _require_step(actor, item.meeting, "write_notes")
     if version != item.version:
         raise Conflict(_("%(name)s saved these notes at %(when)s, after you opened them. Their text is shown; "
                          "copy what you need from yours, then save again.",
@@ -692,11 +667,7 @@ def save_notes(actor: User, item: AgendaItem, notes: str | None, decisions: str 
 
 def mark_held(actor: User, meeting: PanelMeeting, version: int | None = None) -> None:
     """The meeting took place; referrals discussed at it for the first time become active."""
-    _require_manager(actor, meeting)
-    _check_version(meeting, version)
-    _require_not_cancelled(meeting)
-    if meeting.status is MeetingStatus.HELD:
-        raise RuleBroken(_("This meeting is already marked as held."))
+    _require_step(actor, meeting, "mark_held", lambda: _check_version(meeting, version))
     if meeting.starts_at > utcnow():
         raise RuleBroken(_("A meeting can be marked as held once it has started."))
     meeting.status = MeetingStatus.HELD
@@ -710,11 +681,7 @@ def mark_held(actor: User, meeting: PanelMeeting, version: int | None = None) ->
 
 
 def save_minutes(actor: User, meeting: PanelMeeting, notes: str | None, version: int | None = None) -> None:
-    _require_manager(actor, meeting)
-    _check_version(meeting, version)
-    _require_not_cancelled(meeting)
-    if meeting.minutes_status is MinutesStatus.APPROVED:
-        raise RuleBroken(_("The minutes are already approved."))
+    _require_step(actor, meeting, "save_minutes", lambda: _check_version(meeting, version))
     problems = _problems()
     meeting.minutes_notes = problems.text("minutes_notes", notes, TEXT_MAX)
     problems.raise_if_any()
@@ -725,8 +692,7 @@ def approve_minutes(actor: User, meeting: PanelMeeting, notes: str | None, versi
     """Approve the minutes and send each invited agency its own minutes (PDF), naming only the cases it
     is involved in. Returns how many agencies they were queued for."""
     save_minutes(actor, meeting, notes, version)
-    if meeting.status is not MeetingStatus.HELD:
-        raise RuleBroken(_("Mark the meeting as held before approving its minutes."))
+    _require_step(actor, meeting, "approve_minutes")
     meeting.minutes_status = MinutesStatus.APPROVED
     meeting.minutes_approved_at = utcnow()
     meeting.minutes_approved_by_id = actor.id

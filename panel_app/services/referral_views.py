@@ -21,7 +21,6 @@ from panel_app.models import (
     NeedRating,
     Referral,
     ReferralEvent,
-    ReferralStatus,
     User,
     YoungPerson,
     db,
@@ -149,9 +148,7 @@ class ReferralRecord:
     agencies: list[InvolvedAgency]
     consent: Consent | None
     events: list[ReferralEvent]
-    can_manage: bool
-    can_withdraw_consent: bool
-    can_provide_information: bool
+    steps: frozenset[str]  # what the viewer may do to it now: policy.REFERRAL_STEPS
     previous_visible: bool
     duplicates: list[Referral]
     possible_matches: list[YoungPerson] = field(default_factory=list)
@@ -213,10 +210,11 @@ def needs_for(viewer: User, referral: Referral, history: dict[Pathway, list[Need
 def referral_record(viewer: User, referral: Referral) -> ReferralRecord:
     """Everything the referral page shows this person (load it with ``service.get_referral``)."""
     record = records_for(viewer, [referral])[referral.id]
-    if record.can_manage:
+    if policy.can_manage_referral(viewer, referral):
         record.duplicates = service.open_duplicates(referral)
-        if referral.status is ReferralStatus.SUBMITTED:
-            record.possible_matches = service.possible_matches(referral)
+    if "accept" in record.steps:
+        # Whether it is the same young person is decided when accepting: only then is it shown.
+        record.possible_matches = service.possible_matches(referral)
     return record
 
 
@@ -244,9 +242,7 @@ def records_for(viewer: User, referrals: list[Referral]) -> dict[int, ReferralRe
             agencies=involved_agencies(referral),
             consent=referral.consent,
             events=events[referral.id],
-            can_manage=policy.can_manage_referral(viewer, referral),
-            can_withdraw_consent=policy.can_withdraw_consent(viewer, referral),
-            can_provide_information=policy.can_provide_information(viewer, referral),
+            steps=policy.referral_steps(viewer, referral),
             previous_visible=referral.previous_referral_id in previous_visible,
             duplicates=[],
         )

@@ -396,14 +396,11 @@ def _set_need(referral: Referral, pathway: Pathway, need: NeedInput, actor: User
 # --- Triage -------------------------------------------------------------------------------------
 
 
-def _require_manager(actor: User, referral: Referral) -> None:
-    if not policy.can_manage_referral(actor, referral):
-        raise Forbidden(_("Only the partnership's broker can do this."))
-
-
-def _require_status(referral: Referral, *allowed: ReferralStatus, message: str) -> None:
-    if referral.status not in allowed:
-        raise RuleBroken(message)
+def _require_step(actor: User, referral: Referral, step: str, version: int | None) -> None:
+    """Who may take the step and in which states: ``policy.REFERRAL_STEPS``. The version is checked
+    between the two, so that a stale form says someone else changed the referral."""
+    policy.require_step(actor, policy.REFERRAL_STEPS, step, referral,
+                        before_state=lambda: _check_version(referral, version))
 
 
 def accept(actor: User, referral: Referral, version: int | None = None, same_as: int | None = None) -> None:
@@ -412,9 +409,7 @@ def accept(actor: User, referral: Referral, version: int | None = None, same_as:
     ``same_as`` names an existing young person of the partnership (one of ``possible_matches``) that
     this referral is about: the referral moves to their record, and the record made at referral goes.
     """
-    _require_manager(actor, referral)
-    _check_version(referral, version)
-    _require_status(referral, ReferralStatus.SUBMITTED, message=_("Only a submitted referral can be accepted."))
+    _require_step(actor, referral, "accept", version)
     if same_as is not None:
         _link_young_person(actor, referral, same_as)
     referral.status = ReferralStatus.ACCEPTED
@@ -443,9 +438,7 @@ def _link_young_person(actor: User, referral: Referral, young_person_id: int) ->
 
 def decline(actor: User, referral: Referral, reason: str, version: int | None = None) -> None:
     """The broker declines a submitted referral, saying why (the referrer sees the reason)."""
-    _require_manager(actor, referral)
-    _check_version(referral, version)
-    _require_status(referral, ReferralStatus.SUBMITTED, message=_("Only a submitted referral can be declined."))
+    _require_step(actor, referral, "decline", version)
     problems = _Problems()
     reason_text = problems.text("reason", reason, NOTE_MAX, required=_("Enter why the referral is declined"))
     problems.raise_if_any()
@@ -458,10 +451,7 @@ def decline(actor: User, referral: Referral, reason: str, version: int | None = 
 
 def request_information(actor: User, referral: Referral, question: str, version: int | None = None) -> None:
     """The broker asks the referrer for more before deciding."""
-    _require_manager(actor, referral)
-    _check_version(referral, version)
-    _require_status(referral, ReferralStatus.SUBMITTED,
-                    message=_("More information can only be asked for while the referral is being triaged."))
+    _require_step(actor, referral, "request_information", version)
     problems = _Problems()
     text = problems.text("question", question, NOTE_MAX, required=_("Enter what you need to know"))
     problems.raise_if_any()
@@ -472,11 +462,7 @@ def request_information(actor: User, referral: Referral, question: str, version:
 
 def provide_information(actor: User, referral: Referral, answer: str, version: int | None = None) -> None:
     """The referring agency answers the broker's question."""
-    if not policy.can_provide_information(actor, referral):
-        raise Forbidden(_("Only the referring agency can answer the broker's question."))
-    _check_version(referral, version)
-    if referral.information_requested is None:
-        raise RuleBroken(_("The broker has not asked for more information."))
+    _require_step(actor, referral, "provide_information", version)
     problems = _Problems()
     text = problems.text("answer", answer, REASON_MAX, required=_("Enter the information the broker asked for"))
     problems.raise_if_any()
@@ -495,10 +481,7 @@ def share(actor: User, referral: Referral, agency_id: int, pathways: list[Pathwa
     The agency works on ``pathways`` (by default its type's usual ones); a pathway grant is what lets
     a health or substance-misuse agency read that pathway's notes.
     """
-    _require_manager(actor, referral)
-    _check_version(referral, version)
-    _require_status(referral, ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE,
-                    message=_("Accept the referral before sharing it."))
+    _require_step(actor, referral, "share", version)
     agency = next((a for a in referral.partnership.agencies if a.id == agency_id), None)
     if agency is None:
         raise RuleBroken(_("Choose an agency on this partnership's panel."), {"agency_id": _("Not a member agency")})
@@ -554,10 +537,7 @@ def set_stages(partnership: Partnership, names: list[str]) -> list[str]:
 
 def change_stage(actor: User, referral: Referral, stage: int, version: int | None = None) -> None:
     """Move the young person to another stage of the journey; an accepted referral becomes active."""
-    _require_manager(actor, referral)
-    _check_version(referral, version)
-    _require_status(referral, ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE,
-                    message=_("Only an accepted or active referral has a stage."))
+    _require_step(actor, referral, "change_stage", version)
     names = stages_of(referral.partnership_id)
     if not 1 <= stage <= len(names):
         raise RuleBroken(_("Choose one of the partnership's stages."), {"stage": _("Choose a stage")})
@@ -571,10 +551,7 @@ def change_stage(actor: User, referral: Referral, stage: int, version: int | Non
 
 def rate_needs(actor: User, referral: Referral, needs: dict[Pathway, NeedInput], version: int | None = None) -> list[Pathway]:
     """Re-rate needs per pathway; each change is kept in the pathway's history."""
-    _require_manager(actor, referral)
-    _check_version(referral, version)
-    if not referral.is_open:
-        raise RuleBroken(_("This referral is closed: its needs can no longer be re-rated."))
+    _require_step(actor, referral, "rate_needs", version)
     problems = _Problems()
     _check_needs(problems, needs)
     problems.raise_if_any()
@@ -591,10 +568,7 @@ def rate_needs(actor: User, referral: Referral, needs: dict[Pathway, NeedInput],
 def close(actor: User, referral: Referral, reason: ClosureReason, note: str | None,
           version: int | None = None) -> None:
     """Close the referral with how it ended (completed, disengaged, transferred, ...)."""
-    _require_manager(actor, referral)
-    _check_version(referral, version)
-    _require_status(referral, ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE,
-                    message=_("Only an accepted or active referral can be closed. Decline a submitted one instead."))
+    _require_step(actor, referral, "close", version)
     problems = _Problems()
     note = problems.text("note", note, NOTE_MAX,
                          required=_("Say what happened") if reason is ClosureReason.OTHER else None)
@@ -610,8 +584,7 @@ def close(actor: User, referral: Referral, reason: ClosureReason, note: str | No
 
 def record_consent(actor: User, referral: Referral, given: ConsentInput, version: int | None = None) -> Consent:
     """Record the young person's consent afresh (renewed at review, widened, narrowed or refused)."""
-    _require_manager(actor, referral)
-    _check_version(referral, version)
+    _require_step(actor, referral, "record_consent", version)
     members = {agency.id for agency in referral.partnership.agencies}
     problems = _Problems()
     _check_consent(problems, given, members)
@@ -630,12 +603,9 @@ def record_consent(actor: User, referral: Referral, given: ConsentInput, version
 def withdraw_consent(actor: User, referral: Referral, withdrawn_on: date | None, note: str | None,
                      version: int | None = None) -> None:
     """The young person withdraws consent: the circle narrows back to the referrer and the broker."""
-    if not policy.can_withdraw_consent(actor, referral):
-        raise Forbidden(_("Only the broker or the referring agency can record a withdrawal of consent."))
-    _check_version(referral, version)
+    _require_step(actor, referral, "withdraw_consent", version)
     consent = referral.consent
-    if consent is None or not consent.in_force:
-        raise RuleBroken(_("There is no consent in force to withdraw."))
+    assert consent is not None  # the step's state: a consent in force
     problems = _Problems()
     withdrawn_on = withdrawn_on or today()
     if withdrawn_on > today():

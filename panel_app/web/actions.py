@@ -64,14 +64,14 @@ def follow_up() -> ResponseReturnValue:
 
 def _action_page(actor: User, action: Action, form: forms.ActionUpdateForm | None = None,
                  review: forms.NotDoneForm | None = None, status: int = 200) -> ResponseReturnValue:
-    manage = policy.can_manage_referral(actor, action.referral)
+    steps = policy.action_steps(actor, action)
     if form is None:
-        form = forms.ActionUpdateForm(status=action.status.value, version=action.version, include_cancelled=manage)
+        form = forms.ActionUpdateForm(status=action.status.value, version=action.version,
+                                      include_cancelled="cancel" in steps)
     extra = {"form": form} if form.errors else ({"form": review} if review is not None and review.errors else {})
     return render_template(
         "actions/show.html", action=action, update_form=form,
-        review_form=review or forms.NotDoneForm(version=action.version),
-        can_update=policy.can_update_action(actor, action), manage=manage,
+        review_form=review or forms.NotDoneForm(version=action.version), steps=steps,
         description_visible=service.description_visible(actor, action),
         emails=outbox.emails_about(actor, "action", action.id), **extra), status
 
@@ -87,11 +87,10 @@ def update(action_id: int) -> ResponseReturnValue:
     """One step from the list or the action page: status, note, perhaps a new date or the outcome."""
     actor = _actor()
     action = service.get_action(actor, action_id)
-    if not policy.can_update_action(actor, action):
-        raise Forbidden(_("Only the agency that owns this action, or the broker, can update it."))
+    policy.require_person(actor, policy.ACTION_STEPS, "update", action)
     from_list = request.form.get("from") == "list"
-    manage = policy.can_manage_referral(actor, action.referral)
-    form = forms.ActionUpdateForm(prefix=f"a{action.id}" if from_list else "", include_cancelled=manage)
+    form = forms.ActionUpdateForm(prefix=f"a{action.id}" if from_list else "",
+                                  include_cancelled=policy.may_take(actor, policy.ACTION_STEPS, "cancel", action))
     if form.validate_on_submit():
         try:
             with all_or_nothing():
@@ -114,8 +113,7 @@ def update(action_id: int) -> ResponseReturnValue:
 def review(action_id: int) -> ResponseReturnValue:
     actor = _actor()
     action = service.get_action(actor, action_id)
-    if not policy.can_manage_referral(actor, action.referral):
-        raise Forbidden(_("Only the partnership's broker records why an action was not done."))
+    policy.require_person(actor, policy.ACTION_STEPS, "record_not_done", action)
     form = forms.NotDoneForm()
     if form.validate_on_submit():
         try:
@@ -152,8 +150,7 @@ def action_form_for(referral: Referral) -> forms.ActionForm:
 def create(referral_id: int) -> ResponseReturnValue:
     actor = _actor()
     referral = referral_service.get_referral(actor, referral_id)
-    if not policy.can_manage_referral(actor, referral):
-        raise Forbidden(_("Only the partnership's broker records actions."))
+    policy.require_person(actor, policy.REFERRAL_STEPS, "record_action", referral)
     form = action_form_for(referral)
     status = 200
     if form.validate_on_submit():

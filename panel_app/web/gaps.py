@@ -50,7 +50,7 @@ def register() -> ResponseReturnValue:
     page = int(raw_page)
     if request.args and not form.validate():
         return render_template("gaps/register.html", filter_form=form, form=form, rows=[], total=0, pages=None,
-                               can_log=False), 400
+                               can_log=False, can_report=policy.can_get_gap_report(actor)), 400
     rows, total = service.register(actor, service.GapFilters(
         partnership_id=form.partnership.data or None,
         pathway=Pathway(form.pathway.data) if form.pathway.data else None,
@@ -58,7 +58,8 @@ def register() -> ResponseReturnValue:
         severity=GapSeverity(form.severity.data) if form.severity.data else None), page=page, per_page=PER_PAGE)
     return render_template("gaps/register.html", filter_form=form, rows=rows, total=total,
                            pages=pagination(total, page, PER_PAGE),
-                           can_log=bool(service.partnerships_to_log_in(actor)))
+                           can_log=bool(service.partnerships_to_log_in(actor)),
+                           can_report=policy.can_get_gap_report(actor))
 
 
 # --- Logging a gap ------------------------------------------------------------------------------
@@ -126,7 +127,7 @@ def _gap_page(actor: User, gap: ServiceGap, form: Any = None, status: int = 200)
     view = service.view_of(actor, gap)
     # A refused "add a young person" shows that form again, open, with its errors beside its fields.
     evidence_form = form if isinstance(form, forms.EvidenceForm) else forms.EvidenceForm()
-    if view.can_add_evidence:
+    if "add_evidence" in view.steps:
         already = {e.referral_id for e in gap.evidence}
         evidence_form.referral_id.choices = [(r.id, r.young_person.full_name) for r in
                                              service.referrals_for_evidence(actor, gap.partnership_id)
@@ -134,7 +135,6 @@ def _gap_page(actor: User, gap: ServiceGap, form: Any = None, status: int = 200)
     extra = {"form": form} if form is not None and form.errors else {}
     return render_template("gaps/show.html", view=view, gap=gap, evidence_form=evidence_form,
                            reopen_form=forms.ReopenForm(version=gap.version),
-                           manage=policy.can_escalate_gap(actor, gap),
                            emails=outbox.emails_about(actor, "gap", gap.id), **extra), status
 
 
@@ -148,8 +148,7 @@ def show(gap_id: int) -> ResponseReturnValue:
 def add_evidence(gap_id: int) -> ResponseReturnValue:
     actor = _actor()
     gap = service.get_gap(actor, gap_id)
-    if not policy.can_log_gap_in(actor, gap.partnership_id):
-        raise Forbidden(_("Only the partnership's broker and member agencies add evidence."))
+    policy.require_person(actor, policy.GAP_STEPS, "add_evidence", gap)
     form = forms.EvidenceForm()
     form.referral_id.choices = [(r.id, r.young_person.full_name)
                                 for r in service.referrals_for_evidence(actor, gap.partnership_id)]
@@ -165,13 +164,12 @@ def add_evidence(gap_id: int) -> ResponseReturnValue:
     return redirect(url_for(".show", gap_id=gap.id))
 
 
-def _gap_form_page(gap_id: int, form_class: type, *, allowed: Callable[[User, ServiceGap], bool],
+def _gap_form_page(gap_id: int, form_class: type, *, step: str,
                    act: Callable[[User, ServiceGap, Any], object], done: str, heading: str,
                    template: str = "gaps/form.html") -> ResponseReturnValue:
     actor = _actor()
     gap = service.get_gap(actor, gap_id)
-    if not allowed(actor, gap):
-        raise Forbidden(_("You cannot do this to this gap."))
+    policy.require_person(actor, policy.GAP_STEPS, step, gap)
     form = form_class()
     if request.method == "GET":
         form.version.data = gap.version
@@ -197,7 +195,7 @@ def _gap_form_page(gap_id: int, form_class: type, *, allowed: Callable[[User, Se
 
 @gaps.route("/<int:gap_id>/escalate", methods=["GET", "POST"])
 def escalate(gap_id: int) -> ResponseReturnValue:
-    return _gap_form_page(gap_id, forms.EscalateForm, allowed=policy.can_escalate_gap,
+    return _gap_form_page(gap_id, forms.EscalateForm, step="escalate",
                           act=lambda actor, gap, form: service.escalate(actor, gap, form.note.data, form.version_read()),
                           done=_("Escalated. An email to the region's strategic leads is queued and will be sent shortly: the "
                                  "emails below show when it has gone."),
@@ -207,7 +205,7 @@ def escalate(gap_id: int) -> ResponseReturnValue:
 @gaps.route("/<int:gap_id>/respond", methods=["GET", "POST"])
 def respond(gap_id: int) -> ResponseReturnValue:
     return _gap_form_page(
-        gap_id, forms.RespondForm, allowed=policy.can_respond_to_gap,
+        gap_id, forms.RespondForm, step="respond",
         act=lambda actor, gap, form: service.respond(actor, gap, form.response.data or "", GapStatus(form.status.data),
                                                      form.owner.data, form.target_on.data, form.version_read()),
         done=_("Response saved. An email to the broker and the agency that raised it is queued and will be sent "
@@ -217,7 +215,7 @@ def respond(gap_id: int) -> ResponseReturnValue:
 
 @gaps.route("/<int:gap_id>/reopen", methods=["GET", "POST"])
 def reopen(gap_id: int) -> ResponseReturnValue:
-    return _gap_form_page(gap_id, forms.ReopenForm, allowed=policy.can_escalate_gap,
+    return _gap_form_page(gap_id, forms.ReopenForm, step="reopen",
                           act=lambda actor, gap, form: service.reopen(actor, gap, form.note.data, form.version_read()),
                           done=_("Gap reopened."), heading=_("Reopen this gap"))
 

@@ -20,7 +20,7 @@ from flask_babel import ngettext
 from panel_app import policy
 from panel_app.doors import all_or_nothing, current_actor
 from panel_app.errors import BadRequest, Conflict, Forbidden, PanelError
-from panel_app.models import AgendaKind, AttendanceStatus, PanelMeeting, Role, User
+from panel_app.models import AgendaKind, AttendanceStatus, PanelMeeting, User
 from panel_app.pathways import Pathway
 from panel_app.services import outbox
 from panel_app.services import actions as action_service
@@ -65,7 +65,7 @@ def index() -> ResponseReturnValue:
     past, past_total = service.find_meetings(actor, upcoming=False, page=int(page), per_page=PER_PAGE)
     return render_template("meetings/index.html", upcoming=upcoming, past=past,
                            pages=pagination(past_total, int(page), PER_PAGE),
-                           can_schedule=actor.role is Role.BROKER)
+                           can_schedule=policy.may_open(actor, "meetings.new"))
 
 
 def _local_moment(day: Any, clock: str) -> datetime:
@@ -142,6 +142,7 @@ def show(meeting_id: int) -> ResponseReturnValue:
     service.audit_view(actor, meeting, rows)
     return render_template(
         "meetings/show.html", meeting=meeting, rows=rows, manage=policy.can_manage_meeting(actor, meeting),
+        steps=policy.meeting_steps(actor, meeting),
         my_requests=service.requests_for(actor, meeting), confirm=forms.ConfirmForm(version=meeting.version),
         attendance={row.agency_id: row for row in meeting.attendance},
         emails=outbox.emails_about(actor, "meeting", meeting.id),
@@ -395,7 +396,8 @@ def _meeting_mode(actor: User, meeting: PanelMeeting, refused: tuple[int, Any] |
                            owed=owed, action_forms=action_forms,
                            notes_forms=notes_forms, needs_forms=needs_forms,
                            audiences=service.note_audiences(meeting, rows), confirm=forms.ConfirmForm(
-                               version=meeting.version), pathways=list(Pathway), **extra), status
+                               version=meeting.version), pathways=list(Pathway),
+                           steps=policy.meeting_steps(actor, meeting), **extra), status
 
 
 def _pathway_note_data(item: Any) -> dict[str, str]:
@@ -568,7 +570,7 @@ def minutes(meeting_id: int) -> ResponseReturnValue:
         status = 400
     service.audit_view(actor, meeting, rows, purpose="minutes_view")
     return render_template("meetings/minutes.html", form=form, meeting=meeting, rows=rows,
-                           heading=_("Minutes")), status
+                           heading=_("Minutes"), steps=policy.meeting_steps(actor, meeting)), status
 
 
 # --- Documents ----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from panel_app import policy
 from panel_app.doors import all_or_nothing, current_actor
 from panel_app.errors import BadRequest, Conflict, Forbidden, PanelError
-from panel_app.models import ClosureReason, NeedRating, Referral, ReferralStatus, Role, User, YoungPerson
+from panel_app.models import ClosureReason, NeedRating, Referral, ReferralStatus, User, YoungPerson
 from panel_app.pathways import Pathway
 from panel_app.services import actions as action_service
 from panel_app.services import referral_views
@@ -105,7 +105,7 @@ def new() -> ResponseReturnValue:
     form.partnership_id.choices = [(p.id, p.name) for p in partnerships]
     agencies = sorted({a.id: a for p in partnerships for a in p.agencies}.values(), key=lambda a: a.name)
     form.consent_agencies.choices = [(a.id, a.name) for a in agencies]
-    if actor.role is Role.BROKER:
+    if policy.names_referring_agency(actor):
         form.referring_agency_id.choices = [(a.id, a.name) for a in agencies]
     else:
         del form.referring_agency_id
@@ -144,7 +144,7 @@ def _change(
     referral_id: int,
     form_class: type[forms.ConfirmForm],
     *,
-    allowed: Callable[[User, Referral], bool],
+    step: str,
     act: Callable[[User, Referral, Any], object],
     done: str,
     heading: str,
@@ -153,11 +153,11 @@ def _change(
     names: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> ResponseReturnValue:
-    """A form page that changes one referral: load (404 outside scope), authorise (403), act."""
+    """A form page that takes one step on a referral: load (404 outside scope), check the person may
+    take the step (403; policy.REFERRAL_STEPS), act (the service checks the referral's state)."""
     actor = _actor()
     referral = service.get_referral(actor, referral_id, purpose="view")
-    if not allowed(actor, referral):
-        raise Forbidden(_("You cannot do this to this referral."))
+    policy.require_person(actor, policy.REFERRAL_STEPS, step, referral)
     form = form_class()
     if setup is not None:
         setup(form, referral)
@@ -189,8 +189,7 @@ def accept(referral_id: int) -> ResponseReturnValue:
     person's names and date of birth, the broker first says whether it is the same young person."""
     actor = _actor()
     referral = service.get_referral(actor, referral_id)
-    if not policy.can_manage_referral(actor, referral):
-        raise Forbidden(_("Only the partnership's broker can do this."))
+    policy.require_person(actor, policy.REFERRAL_STEPS, "accept", referral)
     done = _("Referral accepted. Share it with the agencies that will work with %(name)s.",
              name=referral.young_person.given_name)
     matches = service.possible_matches(referral)
@@ -199,7 +198,7 @@ def accept(referral_id: int) -> ResponseReturnValue:
             form.same_as.choices = [(str(person.id), _same_as_label(person)) for person in matches] + [
                 ("new", _("No, a different young person: keep the details given with this referral"))]
 
-        return _change(referral_id, forms.AcceptForm, allowed=policy.can_manage_referral,
+        return _change(referral_id, forms.AcceptForm, step="accept",
                        act=lambda actor, referral, form: service.accept(
                            actor, referral, form.version_read(),
                            same_as=None if form.same_as.data == "new" else int(form.same_as.data)),
@@ -229,7 +228,7 @@ def _same_as_label(person: YoungPerson) -> str:
 
 @referrals.route("/<int:referral_id>/decline", methods=["GET", "POST"])
 def decline(referral_id: int) -> ResponseReturnValue:
-    return _change(referral_id, forms.DeclineForm, allowed=policy.can_manage_referral,
+    return _change(referral_id, forms.DeclineForm, step="decline",
                    act=lambda actor, referral, form: service.decline(actor, referral, form.reason.data,
                                                                       form.version_read()),
                    done=_("Referral declined. The referring agency can see why."),
@@ -238,7 +237,7 @@ def decline(referral_id: int) -> ResponseReturnValue:
 
 @referrals.route("/<int:referral_id>/request-information", methods=["GET", "POST"])
 def request_information(referral_id: int) -> ResponseReturnValue:
-    return _change(referral_id, forms.QuestionForm, allowed=policy.can_manage_referral,
+    return _change(referral_id, forms.QuestionForm, step="request_information",
                    act=lambda actor, referral, form: service.request_information(
                        actor, referral, form.question.data, form.version_read()),
                    done=_("Your question was sent to the referring agency."),
@@ -247,7 +246,7 @@ def request_information(referral_id: int) -> ResponseReturnValue:
 
 @referrals.route("/<int:referral_id>/provide-information", methods=["GET", "POST"])
 def provide_information(referral_id: int) -> ResponseReturnValue:
-    return _change(referral_id, forms.AnswerForm, allowed=policy.can_provide_information,
+    return _change(referral_id, forms.AnswerForm, step="provide_information",
                    act=lambda actor, referral, form: service.provide_information(
                        actor, referral, form.answer.data, form.version_read()),
                    done=_("Your answer was sent to the broker."),
@@ -264,7 +263,7 @@ def _share_choices(form: forms.ShareForm, referral: Referral) -> None:
 
 @referrals.route("/<int:referral_id>/share", methods=["GET", "POST"])
 def share(referral_id: int) -> ResponseReturnValue:
-    return _change(referral_id, forms.ShareForm, allowed=policy.can_manage_referral, setup=_share_choices,
+    return _change(referral_id, forms.ShareForm, step="share", setup=_share_choices,
                    act=lambda actor, referral, form: service.share(
                        actor, referral, form.agency_id.data, [Pathway(p) for p in form.pathways.data or []],
                        form.version_read()),
@@ -281,7 +280,7 @@ def _stage_choices(form: forms.StageForm, referral: Referral) -> None:
 
 @referrals.route("/<int:referral_id>/stage", methods=["GET", "POST"])
 def change_stage(referral_id: int) -> ResponseReturnValue:
-    return _change(referral_id, forms.StageForm, allowed=policy.can_manage_referral, setup=_stage_choices,
+    return _change(referral_id, forms.StageForm, step="change_stage", setup=_stage_choices,
                    act=lambda actor, referral, form: service.change_stage(actor, referral, form.stage.data,
                                                                            form.version_read()),
                    done=_("Stage changed."), heading=_("Change stage"))
@@ -298,7 +297,7 @@ def _current_needs(form: forms.NeedsForm, referral: Referral) -> None:
 
 @referrals.route("/<int:referral_id>/needs", methods=["GET", "POST"])
 def rate_needs(referral_id: int) -> ResponseReturnValue:
-    return _change(referral_id, forms.NeedsForm, allowed=policy.can_manage_referral, setup=_current_needs,
+    return _change(referral_id, forms.NeedsForm, step="rate_needs", setup=_current_needs,
                    act=lambda actor, referral, form: service.rate_needs(actor, referral, form.need_inputs(),
                                                                          form.version_read()),
                    done=_("Needs re-rated."), heading=_("Re-rate needs"), template="referrals/needs.html",
@@ -307,7 +306,7 @@ def rate_needs(referral_id: int) -> ResponseReturnValue:
 
 @referrals.route("/<int:referral_id>/close", methods=["GET", "POST"])
 def close(referral_id: int) -> ResponseReturnValue:
-    return _change(referral_id, forms.CloseForm, allowed=policy.can_manage_referral,
+    return _change(referral_id, forms.CloseForm, step="close",
                    act=lambda actor, referral, form: service.close(
                        actor, referral, ClosureReason(form.reason.data), form.note.data, form.version_read()),
                    done=_("Referral closed."), heading=_("Close this referral"))
@@ -319,7 +318,7 @@ def _consent_choices(form: forms.ConsentForm, referral: Referral) -> None:
 
 @referrals.route("/<int:referral_id>/consent", methods=["GET", "POST"])
 def record_consent(referral_id: int) -> ResponseReturnValue:
-    return _change(referral_id, forms.ConsentForm, allowed=policy.can_manage_referral, setup=_consent_choices,
+    return _change(referral_id, forms.ConsentForm, step="record_consent", setup=_consent_choices,
                    act=lambda actor, referral, form: service.record_consent(actor, referral, form.consent_input(),
                                                                              form.version_read()),
                    done=_("Consent recorded."), heading=_("Record consent"), template="referrals/consent.html",
@@ -329,7 +328,7 @@ def record_consent(referral_id: int) -> ResponseReturnValue:
 
 @referrals.route("/<int:referral_id>/consent/withdraw", methods=["GET", "POST"])
 def withdraw_consent(referral_id: int) -> ResponseReturnValue:
-    return _change(referral_id, forms.WithdrawConsentForm, allowed=policy.can_withdraw_consent,
+    return _change(referral_id, forms.WithdrawConsentForm, step="withdraw_consent",
                    act=lambda actor, referral, form: service.withdraw_consent(
                        actor, referral, form.withdrawn_on.data, form.note.data, form.version_read()),
                    done=_("Withdrawal of consent recorded. Only the referring agency and the broker now see "
