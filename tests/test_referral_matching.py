@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from panel_app.extensions import db
 from panel_app.models import (
     Agency,
+    AuditEvent,
     NeedRating,
     Partnership,
     Referral,
@@ -176,6 +177,11 @@ def test_an_agency_that_already_sees_the_young_person_refers_them_again_into_the
 # --- The broker decides at triage ---------------------------------------------------------------
 
 
+def audit_rows(action: str, referral_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == action, AuditEvent.record_type == "referral", AuditEvent.record_id == referral_id))
+
+
 def housing_refers(world: World, **person: Any) -> Referral:
     referral = service.refer(world.housing_staff, service.NewReferral(
         partnership_id=world.partnership.id, young_person=YoungPersonDetails("Seren", "Morgan", BORN, **person),
@@ -194,9 +200,11 @@ def test_the_broker_sees_possibly_the_same_young_person_and_links_them_on_the_pa
     assert sign_in(client, world.broker.email).status_code == 302
     page = client.get(f"/referrals/{referral.id}").get_data(as_text=True)
     assert "Possibly the same young person as Seren Morgan" in page
+    views_before = audit_rows("referral.view", referral.id)
     accept_page = client.get(f"/referrals/{referral.id}/accept")
     html = accept_page.get_data(as_text=True)
     assert accept_page.status_code == 200
+    assert audit_rows("referral.view", referral.id) == views_before + 1  # one read, one row
     soup = BeautifulSoup(html, "html.parser")
     table = soup.find("table")
     assert SECRETS["address"] in table.get_text() and "07000 000003" in table.get_text()

@@ -152,11 +152,13 @@ def _change(
     setup: Callable[[Any, Referral], None] | None = None,
     names: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
+    loaded: Referral | None = None,
 ) -> ResponseReturnValue:
     """A form page that takes one step on a referral: load (404 outside scope), check the person may
-    take the step (403; policy.REFERRAL_STEPS), act (the service checks the referral's state)."""
+    take the step (403; policy.REFERRAL_STEPS), act (the service checks the referral's state).
+    ``loaded``: the referral, when the view has already loaded it (one read, one audit row)."""
     actor = _actor()
-    referral = service.get_referral(actor, referral_id, purpose="view")
+    referral = loaded if loaded is not None else service.get_referral(actor, referral_id, purpose="view")
     policy.require_person(actor, policy.REFERRAL_STEPS, step, referral)
     form = form_class()
     if setup is not None:
@@ -192,7 +194,8 @@ def accept(referral_id: int) -> ResponseReturnValue:
     policy.require_person(actor, policy.REFERRAL_STEPS, "accept", referral)
     done = _("Referral accepted. Share it with the agencies that will work with %(name)s.",
              name=referral.young_person.given_name)
-    matches = service.possible_matches(referral)
+    # Only while accepting is a step it may take now (a submitted referral): afterwards, no question.
+    matches = service.possible_matches(referral) if "accept" in policy.referral_steps(actor, referral) else []
     if matches:
         def choices(form: forms.AcceptForm, referral: Referral) -> None:
             form.same_as.choices = [(str(person.id), _same_as_label(person)) for person in matches] + [
@@ -203,7 +206,7 @@ def accept(referral_id: int) -> ResponseReturnValue:
                            actor, referral, form.version_read(),
                            same_as=None if form.same_as.data == "new" else int(form.same_as.data)),
                        done=done, heading=_("Accept this referral"), template="referrals/accept.html",
-                       setup=choices, extra={"matches": matches})
+                       setup=choices, extra={"matches": matches}, loaded=referral)
     if request.method == "GET":
         return redirect(url_for(".show", referral_id=referral.id))
     form = forms.ConfirmForm()
