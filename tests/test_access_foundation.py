@@ -28,6 +28,14 @@ EXPECTED = {
     ("GET", "/api/v1/pathways", "api"): [401, 200, 200, 200, 200],
     ("GET", "/api/v1/partnerships", "api"): [401, 200, 200, 200, 200],
     ("POST", "/api/v1/auth/token", "api"): [400, 400, 400, 400, 400],  # an empty body, whoever asks
+    # Everyone signed in has their own account page; what it lists is theirs alone (test_sessions.py).
+    ("GET", "/account/", "page"): [302, 200, 200, 200, 200],
+    ("POST", "/account/sign-out-everywhere-else", "page"): [302, 302, 302, 302, 302],
+    ("POST", "/account/password", "page"): [302, 400, 400, 400, 400],  # only the CSRF token: fields missing
+    # A token that is not the caller's (here nobody's): not found, whoever asks.
+    ("POST", "/account/tokens/999999/revoke", "page"): [302, 404, 404, 404, 404],
+    # Each sees only the emails of records in their scope (test_outbox.py), an empty list included.
+    ("GET", "/emails/undelivered", "page"): [302, 200, 200, 200, 200],
 }
 
 CASES = [
