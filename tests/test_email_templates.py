@@ -27,7 +27,7 @@ from tests.conftest import sign_in
 from tests.factories import make_agency, make_gap, make_meeting, make_partnership, make_referral, make_region, make_user
 
 ROOT = Path(__file__).resolve().parents[1]
-EMAILS = ROOT / "panel_app" / "templates" / "emails"
+EMAILS = ROOT / "templates" / "emails"
 # An address with a path, as behind a council's reverse proxy: links must keep the path.
 BASE = "https://panels.example.org/resettlement"
 LINK = re.compile(r"https?://[^\s,]+")

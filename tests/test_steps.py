@@ -24,8 +24,8 @@ from panel_app.services import referrals as service
 from tests.conftest import client_for, csrf_token_from
 from tests.factories import make_agency, make_partnership, make_referral, make_user
 
-ROOT = Path(__file__).resolve().parents[1] / "panel_app"
-SCANNED = [ROOT / "templates", ROOT / "web", ROOT / "api"]
+ROOT = Path(__file__).resolve().parents[1]
+SCANNED = [ROOT / "templates", ROOT / "panel_app" / "web", ROOT / "panel_app" / "api"]
 
 # The project's hook, and the other shapes a role or status decision takes in Python and Jinja.
 FORBIDDEN_SHAPES = {
@@ -45,7 +45,7 @@ def _scanned_files() -> list[Path]:
 
 def test_the_scan_reads_the_folders_it_means_to() -> None:
     names = {path.relative_to(ROOT).as_posix() for path in _scanned_files()}
-    assert {"templates/referrals/show.html", "web/referrals.py", "api/referrals.py"} <= names
+    assert {"templates/referrals/show.html", "panel_app/web/referrals.py", "panel_app/api/referrals.py"} <= names
 
 
 @pytest.mark.parametrize("shape", sorted(FORBIDDEN_SHAPES))
