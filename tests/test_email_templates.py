@@ -131,8 +131,7 @@ def _contexts(world: World) -> dict[str, dict]:
         "meeting_pack.txt": {"agency": housing, "meeting": meeting},
         "meeting_minutes.txt": {"agency": housing, "meeting": meeting},
         "gap_escalated.txt": {"gap": world.gap, "evidence": evidence, "note": "Please commission 4 beds & a key worker."},
-        "gap_response.txt": {"gap": world.gap, "responder": world.broker, "response": "Commissioning <now> & soon",
-                             "status": "In progress"},
+        "gap_response.txt": {"gap": world.gap, "responder": world.broker, "response": "Commissioning <now> & soon"},
     }
 
 

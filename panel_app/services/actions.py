@@ -151,7 +151,7 @@ def update_action(actor: User, action: Action, change: ActionChange) -> Action:
     policy.require_step(actor, policy.ACTION_STEPS, "update", action)
     if change.version != action.version:
         raise Conflict(_("Someone else changed this action since you opened it (now: %(status)s, due %(due)s). "
-                         "Check their change, then make yours again.", status=status_label(action.status),
+                         "Check their change, then make yours again.", status=action.status.label,
                          due=format_date(action.due_on, "d MMMM yyyy")))
     problems = _problems()
     note = problems.text("note", change.note, NOTE_MAX)
@@ -223,12 +223,6 @@ def record_not_done(actor: User, action: Action, reason: NotDoneReason, note: st
     audit.record("action.not_done", actor=actor, record_type="referral", record_id=action.referral_id,
                  detail={"action_id": action.id, "reason": reason.value})
     _save_or_conflict()
-
-
-def status_label(status: ActionStatus) -> str:
-    return {ActionStatus.OPEN: _("Open"), ActionStatus.IN_PROGRESS: _("In progress"),
-            ActionStatus.BLOCKED: _("Blocked"), ActionStatus.DONE: _("Done"),
-            ActionStatus.CANCELLED: _("Cancelled")}[status]
 
 
 # --- Finding actions ----------------------------------------------------------------------------

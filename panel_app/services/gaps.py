@@ -52,11 +52,6 @@ def _problems() -> referral_service._Problems:
     return referral_service._Problems()
 
 
-def status_label(status: GapStatus) -> str:
-    return {GapStatus.OPEN: _("Open"), GapStatus.ESCALATED: _("Escalated"), GapStatus.IN_PROGRESS: _("In progress"),
-            GapStatus.RESOLVED: _("Resolved"), GapStatus.ACCEPTED: _("Accepted as a risk")}[status]
-
-
 def _event(gap: ServiceGap, actor: User | None, kind: str, **values: Any) -> None:
     db.session.add(GapEvent(gap=gap, by_id=actor.id if actor else None, kind=kind, **values))
 
@@ -191,8 +186,9 @@ def escalate(actor: User, gap: ServiceGap, note: str | None, version: int | None
                               dedupe_key=f"gap.escalated:{gap.id}:{gap.escalated_at.isoformat()}:{lead.id}")
 
 
-# The answers a lead may give (to a gap policy.GAP_STEPS lets them respond to).
-_ANSWERS = {GapStatus.IN_PROGRESS, GapStatus.RESOLVED, GapStatus.ACCEPTED}
+# Where a lead's response may leave a gap (one policy.GAP_STEPS lets them respond to), in the order
+# the response form and the API's document offer them.
+RESPONSE_STATUSES = (GapStatus.IN_PROGRESS, GapStatus.RESOLVED, GapStatus.ACCEPTED)
 
 
 def respond(actor: User, gap: ServiceGap, response: str, status: GapStatus, owner: str | None,
@@ -201,7 +197,7 @@ def respond(actor: User, gap: ServiceGap, response: str, status: GapStatus, owne
     progress, resolved, or accepted as a risk. The broker and the raising agency are emailed."""
     policy.require_step(actor, policy.GAP_STEPS, "respond", gap, before_state=lambda: _check_version(gap, version))
     problems = _problems()
-    if status not in _ANSWERS:
+    if status not in RESPONSE_STATUSES:
         problems.add("status", _("Choose in progress, resolved or accepted as a risk"))
     response = problems.text("response", response, TEXT_MAX, required=_("Write your response"))
     owner = problems.text("owner", owner, OWNER_MAX,
@@ -223,8 +219,7 @@ def respond(actor: User, gap: ServiceGap, response: str, status: GapStatus, owne
         recipients.add(gap.logged_by_agency.contact_email)
     for recipient in sorted(recipients):
         outbox.queue_template("gap_response.txt", recipient, kind="gap.response", about=("gap", gap.id),
-                              sent_by=actor, gap=gap, responder=actor, response=response,
-                              status=status_label(status))
+                              sent_by=actor, gap=gap, responder=actor, response=response)
 
 
 def reopen(actor: User, gap: ServiceGap, note: str | None, version: int | None = None) -> None:
