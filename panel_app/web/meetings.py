@@ -215,6 +215,7 @@ def agenda_add(meeting_id: int) -> ResponseReturnValue:
 @meetings.route("/<int:meeting_id>/agenda/<int:item_id>", methods=["POST"])
 def agenda_item(meeting_id: int, item_id: int) -> ResponseReturnValue:
     item = load_agenda_item(meeting_id, item_id, "change_agenda")
+    meeting = item.meeting  # a removed item no longer has one
     form = forms.AgendaItemForm()
     if not form.validate_on_submit():
         if form.minutes_allotted.errors:
@@ -230,7 +231,7 @@ def agenda_item(meeting_id: int, item_id: int) -> ResponseReturnValue:
         service.change_agenda_item(actor(), item, minutes_allotted=form.minutes_allotted.data)
     else:
         service.change_agenda_item(actor(), item, move=action)
-    return redirect(_agenda_url(item.meeting) + (f"#item-{item.id}" if action != "remove" else ""))
+    return redirect(_agenda_url(meeting) + (f"#item-{item.id}" if action != "remove" else ""))
 
 
 @meetings.route("/<int:meeting_id>/request-updates", methods=["GET", "POST"])
