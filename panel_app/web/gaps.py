@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -143,44 +144,41 @@ def add_evidence(gap_id: int) -> ResponseReturnValue:
                      page=lambda: _gap_page(gap, form))
 
 
-def _gap_form_page(gap: ServiceGap, form: forms.ConfirmForm, heading: str) -> str:
-    """The page of a form that takes one step on a gap."""
-    return render_template("gaps/form.html", form=form, gap=gap, heading=heading,
-                           evidence=service.evidence_of([gap.id])[gap.id])
+def _step_page(gap: ServiceGap, form: forms.ConfirmForm, heading: str, act: Callable[[], object],
+               done: str) -> ResponseReturnValue:
+    """A form page that takes one step on a gap, and comes back to the gap when done."""
+    return form_page(form, record=gap, act=act, done=done, then=_shown(gap),
+                     page=lambda: render_template("gaps/form.html", form=form, gap=gap, heading=heading,
+                                                  evidence=service.evidence_of([gap.id])[gap.id]))
 
 
 @gaps.route("/<int:gap_id>/escalate", methods=["GET", "POST"])
 def escalate(gap_id: int) -> ResponseReturnValue:
     gap = load_gap(gap_id, "escalate")
     form = forms.EscalateForm()
-    return form_page(
-        form, record=gap, then=_shown(gap),
-        act=lambda: service.escalate(actor(), gap, form.note.data, form.version_read()),
-        done=_("Escalated. An email to the region's strategic leads is queued and will be sent shortly: the emails "
-               "below show when it has gone."),
-        page=lambda: _gap_form_page(gap, form, _("Escalate to the strategic lead")))
+    return _step_page(gap, form, _("Escalate to the strategic lead"),
+                      lambda: service.escalate(actor(), gap, form.note.data, form.version_read()),
+                      _("Escalated. An email to the region's strategic leads is queued and will be sent shortly: the "
+                        "emails below show when it has gone."))
 
 
 @gaps.route("/<int:gap_id>/respond", methods=["GET", "POST"])
 def respond(gap_id: int) -> ResponseReturnValue:
     gap = load_gap(gap_id, "respond")
     form = forms.RespondForm()
-    return form_page(
-        form, record=gap, then=_shown(gap),
-        act=lambda: service.respond(actor(), gap, form.response.data or "", GapStatus(form.status.data),
-                                    form.owner.data, form.target_on.data, form.version_read()),
-        done=_("Response saved. An email to the broker and the agency that raised it is queued and will be sent "
-               "shortly."),
-        page=lambda: _gap_form_page(gap, form, _("Respond to this gap")))
+    return _step_page(gap, form, _("Respond to this gap"),
+                      lambda: service.respond(actor(), gap, form.response.data or "", GapStatus(form.status.data),
+                                              form.owner.data, form.target_on.data, form.version_read()),
+                      _("Response saved. An email to the broker and the agency that raised it is queued and will be "
+                        "sent shortly."))
 
 
 @gaps.route("/<int:gap_id>/reopen", methods=["GET", "POST"])
 def reopen(gap_id: int) -> ResponseReturnValue:
     gap = load_gap(gap_id, "reopen")
     form = forms.ReopenForm()
-    return form_page(form, record=gap, then=_shown(gap), done=_("Gap reopened."),
-                     act=lambda: service.reopen(actor(), gap, form.note.data, form.version_read()),
-                     page=lambda: _gap_form_page(gap, form, _("Reopen this gap")))
+    return _step_page(gap, form, _("Reopen this gap"),
+                      lambda: service.reopen(actor(), gap, form.note.data, form.version_read()), _("Gap reopened."))
 
 
 # --- Strategic leads ----------------------------------------------------------------------------

@@ -131,10 +131,12 @@ def _shown(referral: Referral) -> str:
     return url_for(".show", referral_id=referral.id)
 
 
-def _change_page(form: FlaskForm, referral: Referral, heading: str, template: str = "referrals/change.html",
-                 **extra: Any) -> Callable[[], str]:
-    """The page of a form that takes one step on a referral."""
-    return partial(render_template, template, form=form, referral=referral, heading=heading, **extra)
+def _step_page(referral: Referral, form: FlaskForm, heading: str, act: Callable[[], object], done: str, *,
+               template: str = "referrals/change.html", names: dict[str, str] | None = None,
+               **extra: Any) -> ResponseReturnValue:
+    """A form page that takes one step on a referral, and comes back to the referral when done."""
+    return form_page(form, record=referral, act=act, done=done, then=_shown(referral), names=names,
+                     page=partial(render_template, template, form=form, referral=referral, heading=heading, **extra))
 
 
 @referrals.route("/<int:referral_id>/accept", methods=["GET", "POST"])
@@ -150,11 +152,10 @@ def accept(referral_id: int) -> ResponseReturnValue:
         form = forms.AcceptForm()
         form.same_as.choices = [(str(person.id), _same_as_label(person)) for person in matches] + [
             ("new", _("No, a different young person: keep the details given with this referral"))]
-        return form_page(form, record=referral, done=done, then=_shown(referral),
-                         act=lambda: service.accept(actor(), referral, form.version_read(), same_as=None
-                                                    if form.same_as.data == "new" else int(form.same_as.data)),
-                         page=_change_page(form, referral, _("Accept this referral"), "referrals/accept.html",
-                                           matches=matches))
+        return _step_page(referral, form, _("Accept this referral"),
+                          lambda: service.accept(actor(), referral, form.version_read(), same_as=(
+                              None if form.same_as.data == "new" else int(form.same_as.data))),
+                          done, template="referrals/accept.html", matches=matches)
     if request.method == "GET":
         return redirect(_shown(referral))
     form = forms.ConfirmForm()
@@ -181,31 +182,27 @@ def _same_as_label(person: YoungPerson) -> str:
 def decline(referral_id: int) -> ResponseReturnValue:
     referral = load_referral(referral_id, "decline")
     form = forms.DeclineForm()
-    return form_page(form, record=referral, then=_shown(referral),
-                     act=lambda: service.decline(actor(), referral, form.reason.data, form.version_read()),
-                     done=_("Referral declined. The referring agency can see why."),
-                     page=_change_page(form, referral, _("Decline this referral")))
+    return _step_page(referral, form, _("Decline this referral"),
+                      lambda: service.decline(actor(), referral, form.reason.data, form.version_read()),
+                      _("Referral declined. The referring agency can see why."))
 
 
 @referrals.route("/<int:referral_id>/request-information", methods=["GET", "POST"])
 def request_information(referral_id: int) -> ResponseReturnValue:
     referral = load_referral(referral_id, "request_information")
     form = forms.QuestionForm()
-    return form_page(form, record=referral, then=_shown(referral),
-                     act=lambda: service.request_information(actor(), referral, form.question.data,
-                                                             form.version_read()),
-                     done=_("Your question was sent to the referring agency."),
-                     page=_change_page(form, referral, _("Ask the referrer for more information")))
+    return _step_page(referral, form, _("Ask the referrer for more information"),
+                      lambda: service.request_information(actor(), referral, form.question.data, form.version_read()),
+                      _("Your question was sent to the referring agency."))
 
 
 @referrals.route("/<int:referral_id>/provide-information", methods=["GET", "POST"])
 def provide_information(referral_id: int) -> ResponseReturnValue:
     referral = load_referral(referral_id, "provide_information")
     form = forms.AnswerForm()
-    return form_page(form, record=referral, then=_shown(referral),
-                     act=lambda: service.provide_information(actor(), referral, form.answer.data, form.version_read()),
-                     done=_("Your answer was sent to the broker."),
-                     page=_change_page(form, referral, _("Answer the broker's question"), "referrals/answer.html"))
+    return _step_page(referral, form, _("Answer the broker's question"),
+                      lambda: service.provide_information(actor(), referral, form.answer.data, form.version_read()),
+                      _("Your answer was sent to the broker."), template="referrals/answer.html")
 
 
 @referrals.route("/<int:referral_id>/share", methods=["GET", "POST"])
@@ -217,11 +214,10 @@ def share(referral_id: int) -> ResponseReturnValue:
         (agency.id, agency.name) for agency in referral.partnership.agencies
         if agency.id != referral.referring_agency_id and consent is not None and consent.covers(agency.id)
     ]
-    return form_page(form, record=referral, then=_shown(referral), names={"agency_id": "agency_id"},
-                     act=lambda: service.share(actor(), referral, form.agency_id.data,
-                                               [Pathway(p) for p in form.pathways.data or []], form.version_read()),
-                     done=_("Referral shared."),
-                     page=_change_page(form, referral, _("Share with an agency"), "referrals/share.html"))
+    return _step_page(referral, form, _("Share with an agency"),
+                      lambda: service.share(actor(), referral, form.agency_id.data,
+                                            [Pathway(p) for p in form.pathways.data or []], form.version_read()),
+                      _("Referral shared."), template="referrals/share.html", names={"agency_id": "agency_id"})
 
 
 @referrals.route("/<int:referral_id>/stage", methods=["GET", "POST"])
@@ -231,9 +227,9 @@ def change_stage(referral_id: int) -> ResponseReturnValue:
     form.stage.choices = list(enumerate(service.stages_of(referral.partnership_id), start=1))
     if request.method == "GET":
         form.stage.data = referral.stage
-    return form_page(form, record=referral, then=_shown(referral),
-                     act=lambda: service.change_stage(actor(), referral, form.stage.data, form.version_read()),
-                     done=_("Stage changed."), page=_change_page(form, referral, _("Change stage")))
+    return _step_page(referral, form, _("Change stage"),
+                      lambda: service.change_stage(actor(), referral, form.stage.data, form.version_read()),
+                      _("Stage changed."))
 
 
 @referrals.route("/<int:referral_id>/needs", methods=["GET", "POST"])
@@ -245,21 +241,20 @@ def rate_needs(referral_id: int) -> ResponseReturnValue:
             sub = form.needs()[need.pathway]
             sub.rating.data = need.rating.value
             sub.note.data = need.note
-    return form_page(form, record=referral, then=_shown(referral),
-                     names={f"needs.{p.value}.note": f"need_{p.value}-note" for p in Pathway},
-                     act=lambda: service.rate_needs(actor(), referral, form.need_inputs(), form.version_read()),
-                     done=_("Needs re-rated."),
-                     page=_change_page(form, referral, _("Re-rate needs"), "referrals/needs.html"))
+    return _step_page(referral, form, _("Re-rate needs"),
+                      lambda: service.rate_needs(actor(), referral, form.need_inputs(), form.version_read()),
+                      _("Needs re-rated."), template="referrals/needs.html",
+                      names={f"needs.{p.value}.note": f"need_{p.value}-note" for p in Pathway})
 
 
 @referrals.route("/<int:referral_id>/close", methods=["GET", "POST"])
 def close(referral_id: int) -> ResponseReturnValue:
     referral = load_referral(referral_id, "close")
     form = forms.CloseForm()
-    return form_page(form, record=referral, then=_shown(referral),
-                     act=lambda: service.close(actor(), referral, ClosureReason(form.reason.data), form.note.data,
-                                               form.version_read()),
-                     done=_("Referral closed."), page=_change_page(form, referral, _("Close this referral")))
+    return _step_page(referral, form, _("Close this referral"),
+                      lambda: service.close(actor(), referral, ClosureReason(form.reason.data), form.note.data,
+                                            form.version_read()),
+                      _("Referral closed."))
 
 
 @referrals.route("/<int:referral_id>/consent", methods=["GET", "POST"])
@@ -267,21 +262,19 @@ def record_consent(referral_id: int) -> ResponseReturnValue:
     referral = load_referral(referral_id, "record_consent")
     form = forms.ConsentForm()
     form.consent_agencies.choices = [(a.id, a.name) for a in referral.partnership.agencies]
-    return form_page(form, record=referral, then=_shown(referral),
-                     names={"consent.date": "consent_date", "consent.agency_ids": "consent_agencies",
-                            "consent.review_on": "consent_review_on", "consent.scope_note": "scope_note"},
-                     act=lambda: service.record_consent(actor(), referral, form.consent_input(), form.version_read()),
-                     done=_("Consent recorded."),
-                     page=_change_page(form, referral, _("Record consent"), "referrals/consent.html"))
+    return _step_page(referral, form, _("Record consent"),
+                      lambda: service.record_consent(actor(), referral, form.consent_input(), form.version_read()),
+                      _("Consent recorded."), template="referrals/consent.html",
+                      names={"consent.date": "consent_date", "consent.agency_ids": "consent_agencies",
+                             "consent.review_on": "consent_review_on", "consent.scope_note": "scope_note"})
 
 
 @referrals.route("/<int:referral_id>/consent/withdraw", methods=["GET", "POST"])
 def withdraw_consent(referral_id: int) -> ResponseReturnValue:
     referral = load_referral(referral_id, "withdraw_consent")
     form = forms.WithdrawConsentForm()
-    return form_page(form, record=referral, then=_shown(referral),
-                     act=lambda: service.withdraw_consent(actor(), referral, form.withdrawn_on.data, form.note.data,
-                                                          form.version_read()),
-                     done=_("Withdrawal of consent recorded. Only the referring agency and the broker now see "
-                            "this referral."),
-                     page=_change_page(form, referral, _("Record that consent was withdrawn")))
+    return _step_page(referral, form, _("Record that consent was withdrawn"),
+                      lambda: service.withdraw_consent(actor(), referral, form.withdrawn_on.data, form.note.data,
+                                                       form.version_read()),
+                      _("Withdrawal of consent recorded. Only the referring agency and the broker now see this "
+                        "referral."))
