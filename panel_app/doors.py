@@ -19,7 +19,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, jsonify, redirect, render_template, request, url_for
@@ -48,6 +48,8 @@ from panel_app.services import referrals as referral_service
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
+
+LoadedT = TypeVar("LoadedT")
 
 
 def configure_database(engine: Engine) -> None:
@@ -537,42 +539,36 @@ def actor() -> User:
 def load_referral(referral_id: int, step: str | None = None, *, purpose: str = "view") -> Referral:
     """A referral the caller may see (its read audited as ``purpose``), and may take ``step`` on."""
     referral = referral_service.get_referral(actor(), referral_id, purpose=purpose)
-    _authorise(policy.REFERRAL_STEPS, step, referral)
-    return referral
+    return _authorised(referral, policy.REFERRAL_STEPS, step)
 
 
 def load_meeting(meeting_id: int, step: str | None = None) -> PanelMeeting:
     """A meeting of the caller's partnerships, which the caller may take ``step`` on."""
-    meeting = meeting_service.get_meeting(actor(), meeting_id)
-    _authorise(policy.MEETING_STEPS, step, meeting)
-    return meeting
+    return _authorised(meeting_service.get_meeting(actor(), meeting_id), policy.MEETING_STEPS, step)
 
 
 def load_agenda_item(meeting_id: int, item_id: int, step: str | None = None) -> AgendaItem:
     """A case on the agenda of a meeting of the caller's partnerships (``item.meeting``), and the
     meeting's ``step`` the caller may take on it."""
     item = meeting_service.item_of(meeting_service.get_meeting(actor(), meeting_id), item_id)
-    _authorise(policy.MEETING_STEPS, step, item.meeting)
+    _authorised(item.meeting, policy.MEETING_STEPS, step)
     return item
 
 
 def load_action(action_id: int, step: str | None = None) -> Action:
     """An action the caller may see (its read audited), and may take ``step`` on."""
-    action = action_service.get_action(actor(), action_id)
-    _authorise(policy.ACTION_STEPS, step, action)
-    return action
+    return _authorised(action_service.get_action(actor(), action_id), policy.ACTION_STEPS, step)
 
 
 def load_gap(gap_id: int, step: str | None = None) -> ServiceGap:
     """A service gap of the caller's partnerships (or region), which the caller may take ``step`` on."""
-    gap = gap_service.get_gap(actor(), gap_id)
-    _authorise(policy.GAP_STEPS, step, gap)
-    return gap
+    return _authorised(gap_service.get_gap(actor(), gap_id), policy.GAP_STEPS, step)
 
 
-def _authorise(table: policy.StepTable, step: str | None, record: Any) -> None:
+def _authorised(record: LoadedT, table: policy.StepTable, step: str | None) -> LoadedT:
     if step is not None:
         policy.require_person(actor(), table, step, record)
+    return record
 
 
 def download(data: bytes | str, mimetype: str, name: str, *, inline: bool = False) -> Response:

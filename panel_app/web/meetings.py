@@ -96,7 +96,8 @@ def new() -> ResponseReturnValue:
         details = _details(form)
         chosen = next(p for p in partnerships if p.id == form.partnership_id.data)
         # Agencies ticked that are not on this partnership's panel are simply not invited to it.
-        details.invited_agency_ids = [i for i in details.invited_agency_ids or [] if i in {a.id for a in chosen.agencies}]
+        panel = {a.id for a in chosen.agencies}
+        details.invited_agency_ids = [i for i in details.invited_agency_ids or [] if i in panel]
         rule = service.series_rule(form.repeat.data, details.starts_at, form.occurrences.data or 0)
         if rule is None:
             return [service.schedule(broker, chosen.id, details)]
