@@ -123,22 +123,23 @@ def invite(
     if problems:
         raise RuleBroken(_("The invitation was not sent. Check the highlighted answers."), problems)
 
-    person = User(email=email, name=name, password_hash=None, role=role, agency=agency, region=region)
-    if shape.brokers_partnerships:
-        person.brokered_partnerships = partnerships
-    _add(person)
+    person = User(email=email, name=name, password_hash=None, role=role,
+                  agency_id=agency.id if agency is not None else None, region_id=region.id if region is not None else None)
+    _add(person, brokers=partnerships if shape.brokers_partnerships else [])
     link = _send_invitation(actor, person)
     audit.record("person.invited", actor=actor, record_type="user", record_id=person.id,
                  detail={"after": _described(person), "link_id": link.id, "expires_at": link.expires_at.isoformat()})
     return person
 
 
-def _add(person: User) -> None:
-    """Save a new account; an address taken meanwhile by another request is the same 422 as one
-    taken before (the unique index decides, inside a SAVEPOINT so the rest of the change survives)."""
+def _add(person: User, *, brokers: list[Partnership] | None = None) -> None:
+    """Save a new account (and the partnerships it brokers); an address taken meanwhile by another
+    request is the same 422 as one taken before (the unique index decides, inside a SAVEPOINT so the
+    rest of the change survives)."""
     try:
         with db.session.begin_nested():
             db.session.add(person)
+            person.brokered_partnerships = list(brokers or [])
             db.session.flush()
     except IntegrityError:
         raise RuleBroken(_("The invitation was not sent. Check the highlighted answers."),
@@ -154,7 +155,8 @@ def _send_invitation(actor: User, person: User) -> AccountLink:
                     else person.agency.partnerships if shape.works_in_agency_partnerships and person.agency
                     else [])
     outbox.queue_template("invitation.txt", person.email, kind="account.invitation", about=("user", person.id),
-                          sent_by=actor, person=person, inviter=actor, partnerships=partnerships, secret=secret,
+                          sent_by=actor, person=person, inviter=actor,
+                          partnerships=sorted(partnerships, key=lambda partnership: partnership.name), secret=secret,
                           expires_at=link.expires_at)
     return link
 
@@ -171,11 +173,12 @@ def resend_invitation(actor: User, person: User) -> AccountLink:
     """A new invitation email with a new link; the person's earlier invitation links stop working."""
     policy.require_step(actor, policy.PERSON_STEPS, "resend_invitation", person)
     before = account_links.latest(person, LinkPurpose.INVITATION)
+    before_detail = {"link_id": before.id, "state": before.state().value} if before is not None else None
     link = _send_invitation(actor, person)
     audit.record("person.invitation_resent", actor=actor, record_type="user", record_id=person.id,
-                 detail={"before": {"link_id": before.id if before else None,
-                                    "state": before.state().value if before else None},
-                         "after": {"link_id": link.id, "expires_at": link.expires_at.isoformat()}})
+                 detail={"before": before_detail,
+                         "after": {"link_id": link.id, "state": link.state().value,
+                                   "expires_at": link.expires_at.isoformat()}})
     return link
 
 
