@@ -133,7 +133,7 @@ def test_an_invited_worker_follows_the_emailed_link_chooses_a_password_and_is_si
     # Used: the same link again, from anywhere, is a 410 that names nobody.
     again = app.test_client().get(path)
     assert again.status_code == 410
-    assert _heading(again) == "This link has already been used."
+    assert _heading(again) == "This link has already been used"
     assert "Nia" not in again.text and "nia.hughes" not in again.text
     # The password works on the sign-in page.
     assert sign_in(app.test_client(), "nia.hughes@example.org", CHOSEN).status_code == 302
@@ -276,7 +276,7 @@ def test_resending_sends_a_new_link_and_the_old_one_says_it_was_cancelled(app: F
     second = _link_in(_only_email(smtp, "resent@example.org"))
     assert first != second
     old = app.test_client().get(first)
-    assert old.status_code == 410 and _heading(old) == "This link has been cancelled."
+    assert old.status_code == 410 and _heading(old) == "This link has been cancelled"
     assert "ask the person who invited you" in old.text
     assert _choose(app.test_client(), second).status_code == 302
     # Once the password is chosen there is nothing to resend or revoke.
@@ -297,7 +297,7 @@ def test_a_revoked_invitation_cannot_be_followed_and_the_account_cannot_sign_in(
     assert people.revoke_invitation(world.admin, person) == 1
     db.session.commit()
     refused = app.test_client().get(path)
-    assert refused.status_code == 410 and _heading(refused) == "This link has been cancelled."
+    assert refused.status_code == 410 and _heading(refused) == "This link has been cancelled"
     client = app.test_client()
     token = csrf_token_from(client.get("/sign-in").text)
     assert client.post(path, data={"csrf_token": token, "password": CHOSEN}).status_code == 410
@@ -317,7 +317,7 @@ def test_an_expired_link_says_so_and_what_to_do(app: Flask, world: World, smtp: 
     db.session.commit()
     expired = app.test_client().get(path)
     assert expired.status_code == 410
-    assert _heading(expired) == "This link has expired."
+    assert _heading(expired) == "This link has expired"
     assert "Invitation links work for 72 hours." in expired.text
     assert "ask the person who invited you to send you a new invitation" in expired.text
 
@@ -326,7 +326,7 @@ def test_an_expired_link_says_so_and_what_to_do(app: Flask, world: World, smtp: 
 def test_an_unknown_link_is_a_404_saying_what_to_check(client: FlaskClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 404
-    assert _heading(response) == "This link is not valid."
+    assert _heading(response) == "This link is not valid"
     assert "copied the whole link" in response.text
 
 

@@ -111,7 +111,7 @@ def _choose_password(secret: str, purposes: Collection[LinkPurpose]) -> Response
 
 def _link_problem(problem: PanelError, purposes: Collection[LinkPurpose]) -> ResponseReturnValue:
     state = problem.state if isinstance(problem, account_links.LinkNotUsable) else None
-    page = render_template("auth/link_problem.html", title=problem.message, state=state,
+    page = render_template("auth/link_problem.html", state=state,
                            resetting=LinkPurpose.PASSWORD_RESET in purposes)
     return _no_referrer((page, problem.status))
 
