@@ -15,6 +15,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import format_date
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
@@ -48,16 +49,13 @@ from panel_app.models.people import partnership_agency
 from panel_app.pathways import RESTRICTED_PATHWAYS, Pathway
 from panel_app.services import outbox
 from panel_app.services import referrals as referral_service
+from panel_app.services.base import Problems, check_version, page_of, record_change
 from panel_app.services.clock import today
 
 DESCRIPTION_MAX = 2_000
 NOTE_MAX = 4_000
 DUE_SOON = timedelta(days=3)
 MY_ACTIONS_LIMIT = 500
-
-
-def _problems() -> referral_service._Problems:
-    return referral_service._Problems()
 
 
 def label(action: Action) -> str:
@@ -83,7 +81,7 @@ def create_action(actor: User, referral: Referral, new: NewAction) -> Action:
     """The broker records an action: one agency's promise on one pathway, by a date. The agency is
     granted access to the referral for that pathway and told by email."""
     policy.require_step(actor, policy.REFERRAL_STEPS, "record_action", referral)
-    problems = _problems()
+    problems = Problems()
     description = problems.text("description", new.description, DESCRIPTION_MAX,
                                 required=_("Say what the agency will do"))
     if new.due_on < today():
@@ -113,11 +111,10 @@ def create_action(actor: User, referral: Referral, new: NewAction) -> Action:
     db.session.flush()
     db.session.add(ActionUpdate(action=action, by_id=actor.id, day=today(), status_to=ActionStatus.OPEN, due_to=new.due_on,
                                 note=_("Action agreed") + (f" ({_('at the panel')})" if meeting else "")))
-    referral_service._grant(referral, agency.id, AccessReason.ACTION, actor, new.pathway, action.id)
-    referral_service._event(referral, actor, "action_created", agency=agency.name, pathway=new.pathway.value,
-                            due=new.due_on.isoformat())
-    audit.record("action.create", actor=actor, record_type="referral", record_id=referral.id,
-                 detail={"action_id": action.id, "agency_id": agency.id})
+    referral_service.grant_access(referral, agency.id, AccessReason.ACTION, actor, new.pathway, action.id)
+    record_change(referral, actor, "action.create", kind="action_created", agency=agency.name,
+                  pathway=new.pathway.value, due=new.due_on.isoformat(),
+                  audit_detail={"action_id": action.id, "agency_id": agency.id})
     _email_assignment(action, agency, actor)
     return action
 
@@ -149,11 +146,10 @@ def update_action(actor: User, action: Action, change: ActionChange) -> Action:
     changed the action since, nothing is saved and the conflict says so.
     """
     policy.require_step(actor, policy.ACTION_STEPS, "update", action)
-    if change.version != action.version:
-        raise Conflict(_("Someone else changed this action since you opened it (now: %(status)s, due %(due)s). "
-                         "Check their change, then make yours again.", status=status_label(action.status),
-                         due=format_date(action.due_on, "d MMMM yyyy")))
-    problems = _problems()
+    check_version(action, change.version, _l(
+        "Someone else changed this action since you opened it (now: %(status)s, due %(due)s). Check their change, "
+        "then make yours again.", status=status_label(action.status), due=format_date(action.due_on, "d MMMM yyyy")))
+    problems = Problems()
     note = problems.text("note", change.note, NOTE_MAX)
     outcome = problems.text("outcome", change.outcome, NOTE_MAX)
     status = change.status or action.status
@@ -182,13 +178,12 @@ def update_action(actor: User, action: Action, change: ActionChange) -> Action:
     if status is ActionStatus.DONE:
         action.outcome = outcome or action.outcome or note
     action.updated_at = utcnow()  # a note alone still moves the version on
-    db.session.add(ActionUpdate(action=action, by_id=actor.id, day=today(), note=note or outcome,
-                                status_from=before_status if status is not before_status else None,
-                                status_to=status if status is not before_status else None,
-                                due_from=before_due if due_on != before_due else None,
-                                due_to=due_on if due_on != before_due else None))
-    audit.record("action.update", actor=actor, record_type="referral", record_id=action.referral_id,
-                 detail={"action_id": action.id, "status": status.value})
+    record_change(action, actor, "action.update", note=note or outcome,
+                  status_from=before_status if status is not before_status else None,
+                  status_to=status if status is not before_status else None,
+                  due_from=before_due if due_on != before_due else None,
+                  due_to=due_on if due_on != before_due else None,
+                  audit_detail={"status": status.value})
     _save_or_conflict()
     return action
 
@@ -207,21 +202,16 @@ def _save_or_conflict() -> None:
 def record_not_done(actor: User, action: Action, reason: NotDoneReason, note: str | None, version: int) -> None:
     """At review, the broker records why an action was not done on time: a change of circumstances, or
     the agency has not acted (so the partnership can see which agencies do not deliver)."""
-    def same_version() -> None:
-        if version != action.version:
-            raise Conflict(_("Someone else changed this action since you opened it. Check their change, then try "
-                             "again."))
-
-    policy.require_step(actor, policy.ACTION_STEPS, "record_not_done", action, before_state=same_version)
-    problems = _problems()
+    policy.require_step(actor, policy.ACTION_STEPS, "record_not_done", action, before_state=lambda: check_version(
+        action, version, _l("Someone else changed this action since you opened it. Check their change, then try "
+                            "again.")))
+    problems = Problems()
     note = problems.text("note", note, NOTE_MAX)
     problems.raise_if_any()
     action.not_done_reason = reason
     action.updated_at = utcnow()
-    db.session.add(ActionUpdate(action=action, by_id=actor.id, day=today(), note=note,
-                                detail={"not_done_reason": reason.value}))
-    audit.record("action.not_done", actor=actor, record_type="referral", record_id=action.referral_id,
-                 detail={"action_id": action.id, "reason": reason.value})
+    record_change(action, actor, "action.not_done", note=note, detail={"not_done_reason": reason.value},
+                  audit_detail={"reason": reason.value})
     _save_or_conflict()
 
 
@@ -535,7 +525,7 @@ def add_milestone(actor: User, referral: Referral, description: str, target_on: 
     """A step of the plan with a target date, agreed with the young person."""
     if not policy.can_manage_referral(actor, referral):
         raise Forbidden(_("Only the partnership's broker changes the plan."))
-    problems = _problems()
+    problems = Problems()
     text = problems.text("description", description, 500, required=_("Describe the milestone"))
     problems.raise_if_any()
     milestone = Milestone(referral_id=referral.id, pathway=pathway, description=text, target_on=target_on,
@@ -589,7 +579,7 @@ def record_plan_shared(actor: User, referral: Referral, version_id: int, shared_
     version = db.session.get(PlanVersion, version_id) if 0 < version_id <= MAX_ID else None
     if version is None or version.referral_id != referral.id:
         raise NotFound(_("Plan version not found."))
-    problems = _problems()
+    problems = Problems()
     shared_on = shared_on or today()
     if shared_on > today():
         problems.add("shared_on", _("The date must be today or in the past"))
@@ -633,12 +623,9 @@ def find_actions(actor: User, *, mine: bool, page: int, per_page: int) -> tuple[
     query = policy.visible_actions(actor)
     if mine:
         query = query.where(Action.owner_agency_id == (actor.agency_id or -1))
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     # The grants decide who reads a restricted-pathway action's description: one query for the page.
-    rows = list(db.session.scalars(query.options(*_LIST_OPTIONS,
-                                                 joinedload(Action.referral).selectinload(Referral.grants))
-                                   .order_by(Action.due_on, Action.id)
-                                   .limit(per_page).offset((page - 1) * per_page)))
+    rows, total = page_of(query.options(*_LIST_OPTIONS, joinedload(Action.referral).selectinload(Referral.grants))
+                          .order_by(Action.due_on, Action.id), page=page, per_page=per_page)
     if rows:
         audit.record("action.list", actor=actor, record_type="referral",
                      detail={"referral_ids": sorted({a.referral_id for a in rows})})

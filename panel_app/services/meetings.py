@@ -19,6 +19,7 @@ from dateutil.rrule import rrulestr
 from flask import current_app
 from flask_babel import format_datetime
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
@@ -53,6 +54,7 @@ from panel_app.services import outbox
 from panel_app.services import actions as action_service
 from panel_app.services import referral_views
 from panel_app.services import referrals as referral_service
+from panel_app.services.base import Problems, check_version, page_of
 from panel_app.services.clock import local_date, local_timezone, today
 
 LOCATION_MAX = 200
@@ -78,12 +80,8 @@ class MeetingDetails:
     invited_agency_ids: list[int] | None = None
 
 
-def _problems() -> referral_service._Problems:
-    return referral_service._Problems()
-
-
 def _check_details(details: MeetingDetails, partnership: Partnership, *, new: bool) -> None:
-    problems = _problems()
+    problems = Problems()
     if details.starts_at.tzinfo is None or details.ends_at.tzinfo is None:
         problems.add("starts_at", _("Give the time with its time zone"))
     elif details.ends_at <= details.starts_at:
@@ -259,16 +257,13 @@ def _require_step(actor: User, meeting: PanelMeeting, step: str,
     policy.require_step(actor, policy.MEETING_STEPS, step, meeting, before_state=between)
 
 
-def _check_version(meeting: PanelMeeting, version: int | None) -> None:
-    if version is not None and version != meeting.version:
-        raise Conflict(_("Someone else changed this meeting since you opened it. Check the latest details, then "
-                         "try again."))
+_STALE = _l("Someone else changed this meeting since you opened it. Check the latest details, then try again.")
 
 
 def reschedule(actor: User, meeting: PanelMeeting, details: MeetingDetails, version: int | None = None) -> None:
     """Move a meeting or change its place: the invited agencies get a calendar update (same UID,
     higher SEQUENCE)."""
-    _require_step(actor, meeting, "reschedule", lambda: _check_version(meeting, version))
+    _require_step(actor, meeting, "reschedule", lambda: check_version(meeting, version, _STALE))
     _check_details(details, meeting.partnership, new=False)
     meeting.starts_at = details.starts_at.astimezone(UTC)
     meeting.ends_at = details.ends_at.astimezone(UTC)
@@ -288,8 +283,8 @@ def reschedule(actor: User, meeting: PanelMeeting, details: MeetingDetails, vers
 
 def cancel(actor: User, meeting: PanelMeeting, reason: str | None, version: int | None = None) -> None:
     """Cancel a meeting: the invited agencies' calendars remove it (METHOD:CANCEL)."""
-    _require_step(actor, meeting, "cancel", lambda: _check_version(meeting, version))
-    problems = _problems()
+    _require_step(actor, meeting, "cancel", lambda: check_version(meeting, version, _STALE))
+    problems = Problems()
     reason = problems.text("reason", reason, TEXT_MAX)
     problems.raise_if_any()
     meeting.status = MeetingStatus.CANCELLED
@@ -360,12 +355,8 @@ def find_meetings(actor: User, *, upcoming: bool | None = None, partnership_id: 
         query = query.order_by(PanelMeeting.starts_at.desc())
     if partnership_id is not None:
         query = query.where(PanelMeeting.partnership_id == partnership_id)
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    rows = list(db.session.scalars(
-        query.options(joinedload(PanelMeeting.partnership), selectinload(PanelMeeting.items))
-        .limit(per_page).offset((page - 1) * per_page)
-    ))
-    return rows, total
+    return page_of(query.options(joinedload(PanelMeeting.partnership), selectinload(PanelMeeting.items)),
+                   page=page, per_page=per_page)
 
 
 def partnerships_to_schedule(actor: User) -> list[Partnership]:
@@ -505,7 +496,7 @@ def request_updates(actor: User, meeting: PanelMeeting, due_on: date) -> int:
     """Ask every agency involved in each case on the agenda for its update by ``due_on``.
     One email per agency, naming cases by initials only. Returns how many requests were made."""
     _require_step(actor, meeting, "request_updates")
-    problems = _problems()
+    problems = Problems()
     if due_on < today():
         problems.add("due_on", _("The deadline must be today or later"))
     elif due_on > local_date(meeting.starts_at):
@@ -567,7 +558,7 @@ def send_update(actor: User, request: UpdateRequest, text: str, pathway: Pathway
     if actor.agency_id != request.agency_id:
         raise Forbidden(_("Only the agency asked can send this update."))
     _require_step(actor, request.item.meeting, "send_update")
-    problems = _problems()
+    problems = Problems()
     text_value = problems.text("update", text, TEXT_MAX, required=_("Enter your update"))
     problems.raise_if_any()
     request.response = text_value
@@ -581,9 +572,8 @@ def send_update(actor: User, request: UpdateRequest, text: str, pathway: Pathway
 def record_views(actor: User, item: AgendaItem, views: str | None, version: int | None = None) -> None:
     """The young person's own views, gathered before the panel, attached to their agenda item."""
     _require_step(actor, item.meeting, "record_views")
-    if version is not None and version != item.version:
-        raise Conflict(_("Someone else changed this case's notes since you opened them."))
-    problems = _problems()
+    check_version(item, version, _l("Someone else changed this case's notes since you opened them."))
+    problems = Problems()
     item.young_person_views = problems.text("young_person_views", views, TEXT_MAX)
     problems.raise_if_any()
     item.updated_by_id = actor.id
@@ -599,7 +589,7 @@ def record_attendance(actor: User, meeting: PanelMeeting,
     """Who came for each invited agency."""
     _require_step(actor, meeting, "record_attendance")
     invited = {agency.id for agency in meeting.invited_agencies}
-    problems = _problems()
+    problems = Problems()
     if not set(entries) <= invited:
         problems.add("attendance", _("Record attendance only for invited agencies"))
     current = {row.agency_id: row for row in meeting.attendance}
@@ -631,12 +621,11 @@ def save_notes(actor: User, item: AgendaItem, notes: str | None, decisions: str 
     the conflict says so (the page then shows their text beside yours).
     """
     _require_step(actor, item.meeting, "write_notes")
-    if version != item.version:
-        raise Conflict(_("%(name)s saved these notes at %(when)s, after you opened them. Their text is shown; "
-                         "copy what you need from yours, then save again.",
-                         name=item.updated_by.name if item.updated_by else _("Someone else"),
-                         when=format_datetime(item.updated_at, "HH:mm")))
-    problems = _problems()
+    check_version(item, version, lambda: _(
+        "%(name)s saved these notes at %(when)s, after you opened them. Their text is shown; copy what you need "
+        "from yours, then save again.", name=item.updated_by.name if item.updated_by else _("Someone else"),
+        when=format_datetime(item.updated_at, "HH:mm")))
+    problems = Problems()
     notes = problems.text("notes", notes, TEXT_MAX)
     decisions = problems.text("decisions", decisions, TEXT_MAX)
     wanted = {pathway: problems.text(f"note_{pathway.value}", text, TEXT_MAX)
@@ -667,7 +656,7 @@ def save_notes(actor: User, item: AgendaItem, notes: str | None, decisions: str 
 
 def mark_held(actor: User, meeting: PanelMeeting, version: int | None = None) -> None:
     """The meeting took place; referrals discussed at it for the first time become active."""
-    _require_step(actor, meeting, "mark_held", lambda: _check_version(meeting, version))
+    _require_step(actor, meeting, "mark_held", lambda: check_version(meeting, version, _STALE))
     if meeting.starts_at > utcnow():
         raise RuleBroken(_("A meeting can be marked as held once it has started."))
     meeting.status = MeetingStatus.HELD
@@ -681,8 +670,8 @@ def mark_held(actor: User, meeting: PanelMeeting, version: int | None = None) ->
 
 
 def save_minutes(actor: User, meeting: PanelMeeting, notes: str | None, version: int | None = None) -> None:
-    _require_step(actor, meeting, "save_minutes", lambda: _check_version(meeting, version))
-    problems = _problems()
+    _require_step(actor, meeting, "save_minutes", lambda: check_version(meeting, version, _STALE))
+    problems = Problems()
     meeting.minutes_notes = problems.text("minutes_notes", notes, TEXT_MAX)
     problems.raise_if_any()
     audit.record("meeting.minutes", actor=actor, record_type="meeting", record_id=meeting.id)
