@@ -3,7 +3,8 @@
 (a) No template, web view or API view compares a role or a status itself: a scan of their source.
 (b) Changing who may take a step in the referral table (close to nobody, close to the referrer too,
     accept to nobody, decline to the referrer) changes the service, the page's button, the form's
-    POST and the API together, with no other edit.
+    POST and the API together, with no other edit. The same for the agenda's cases (remove, notes,
+    needs in meeting mode, an agency's update) and the young person's plan.
 """
 
 from __future__ import annotations
@@ -18,11 +19,27 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from panel_app import policy
-from panel_app.errors import Forbidden
-from panel_app.models import Agency, ClosureReason, Partnership, Referral, ReferralStatus, Role, User, db
+from panel_app.errors import Forbidden, RuleBroken
+from panel_app.models import (
+    Agency,
+    AgendaItem,
+    ClosureReason,
+    Milestone,
+    NeedRating,
+    PanelMeeting,
+    Partnership,
+    Referral,
+    ReferralStatus,
+    Role,
+    User,
+    db,
+)
+from panel_app.pathways import Pathway
+from panel_app.services import actions as action_service
+from panel_app.services import meetings as meeting_service
 from panel_app.services import referrals as service
 from tests.conftest import client_for, csrf_token_from
-from tests.factories import make_agency, make_partnership, make_referral, make_user
+from tests.factories import make_agency, make_meeting, make_partnership, make_referral, make_user
 
 ROOT = Path(__file__).resolve().parents[1] / "panel_app"
 SCANNED = [ROOT / "templates", ROOT / "web", ROOT / "api"]
@@ -180,3 +197,136 @@ def test_the_api_follows_the_table(app: Flask, world: World, monkeypatch: pytest
                         headers=api_token(world.referrer))
     assert declined.status_code == 200
     assert declined.get_json()["status"] == "declined"
+
+
+# --- The agenda's cases and the young person's plan follow their tables too --------------------
+
+
+@dataclasses.dataclass
+class Panel:
+    broker: User
+    referrer: User
+    housing: User  # staff of an agency the case is shared with: asked for an update
+    education: User  # staff of a member agency involved in nothing: not asked
+    referral: Referral
+    meeting: PanelMeeting
+    item: AgendaItem
+
+
+@pytest.fixture
+def panel() -> Panel:
+    yot = make_agency(type="yot", name="Gwynedd YOT")
+    housing = make_agency(type="housing", name="Gwynedd Housing")
+    education = make_agency(type="education", name="Gwynedd College")
+    broker = make_user(Role.BROKER, name="Bethan Broker")
+    partnership = make_partnership(name="Gwynedd", agencies=[yot, housing, education], brokers=[broker])
+    referrer = make_user(Role.AGENCY_STAFF, agency=yot, name="Rhian Referrer")
+    referral = make_referral(partnership=partnership, referrer=referrer, broker=broker, status="accepted",
+                             shared_with=[(housing, [Pathway.ACCOMMODATION])])
+    meeting = make_meeting(partnership=partnership, broker=broker, agenda=[referral])
+    meeting_service.request_updates(broker, meeting, meeting.starts_at.date())
+    db.session.commit()
+    return Panel(broker, referrer, make_user(Role.AGENCY_STAFF, agency=housing, name="Huw Housing"),
+                 make_user(Role.AGENCY_STAFF, agency=education, name="Elin Education"), referral, meeting,
+                 meeting.items[0])
+
+
+def _row_steps(viewer: User, meeting: PanelMeeting) -> frozenset[str]:
+    [row] = meeting_service.agenda(viewer, meeting)
+    return row.steps
+
+
+def _nobody(table: dict, step: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(table, step, dataclasses.replace(table[step], who=lambda user, record: False))
+
+
+def test_as_shipped_each_person_may_do_their_part_to_a_case_on_the_agenda(panel: Panel) -> None:
+    assert _row_steps(panel.broker, panel.meeting) == {"move", "time_box", "remove", "record_views", "write_notes",
+                                                       "rate_needs"}
+    assert _row_steps(panel.housing, panel.meeting) == {"send_update"}
+    assert _row_steps(panel.referrer, panel.meeting) == {"send_update"}  # the referrer is involved too
+    assert _row_steps(panel.education, panel.meeting) == frozenset()  # a case it may not see
+
+
+def test_removing_a_case_allowed_to_nobody_refuses_it_and_leaves_the_time_box(
+        app: Flask, panel: Panel, monkeypatch: pytest.MonkeyPatch) -> None:
+    _nobody(policy.AGENDA_ITEM_STEPS, "remove", monkeypatch)
+    assert "remove" not in _row_steps(panel.broker, panel.meeting)
+    broker = client_for(app, panel.broker)
+    token = csrf_token_from(broker.get(f"/meetings/{panel.meeting.id}/agenda").text)
+    refused = broker.post(f"/meetings/{panel.meeting.id}/agenda/{panel.item.id}",
+                          data={"csrf_token": token, "action": "remove"})
+    assert refused.status_code == 403
+    with pytest.raises(Forbidden):
+        meeting_service.change_agenda_item(panel.broker, panel.item, remove=True)
+    db.session.rollback()
+    meeting_service.change_agenda_item(panel.broker, panel.item, minutes_allotted=35)
+    db.session.commit()
+    assert [(item.id, item.minutes_allotted) for item in db.session.get_one(PanelMeeting, panel.meeting.id).items] \
+        == [(panel.item.id, 35)]
+
+
+def test_a_meeting_step_edited_in_its_table_holds_on_every_case(panel: Panel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The notes on a case are the meeting's step "write_notes": one edit there closes them on every case."""
+    _nobody(policy.MEETING_STEPS, "write_notes", monkeypatch)
+    assert "write_notes" not in _row_steps(panel.broker, panel.meeting)
+    with pytest.raises(Forbidden):
+        meeting_service.save_notes(panel.broker, panel.item, "Discussed", None, panel.item.version)
+
+
+def test_an_agencys_update_follows_the_table(app: Flask, panel: Panel, monkeypatch: pytest.MonkeyPatch) -> None:
+    housing = client_for(app, panel.housing)
+    page = f"/meetings/{panel.meeting.id}/items/{panel.item.id}/update"
+    assert housing.get(page).status_code == 200
+    # The broker sees the case but is not asked (403); an agency not asked may not see it (404).
+    assert client_for(app, panel.broker).get(page).status_code == 403
+    assert client_for(app, panel.education).get(page).status_code == 404
+
+    _nobody(policy.AGENDA_ITEM_STEPS, "send_update", monkeypatch)
+    assert "send_update" not in _row_steps(panel.housing, panel.meeting)
+    token = csrf_token_from(housing.get(page).text)
+    assert housing.post(page, data={"csrf_token": token, "update": "A room from the day of release."}).status_code \
+        == 403
+
+
+def test_needs_in_meeting_mode_follow_the_agenda_table_and_the_referrals_state(
+        app: Flask, panel: Panel, monkeypatch: pytest.MonkeyPatch) -> None:
+    needs = {Pathway.ACCOMMODATION: service.NeedInput(NeedRating.GREEN, "Moved in")}
+    _nobody(policy.AGENDA_ITEM_STEPS, "rate_needs", monkeypatch)
+    assert "rate_needs" not in _row_steps(panel.broker, panel.meeting)
+    with pytest.raises(Forbidden):
+        meeting_service.rate_needs(panel.broker, panel.item, needs)
+    db.session.rollback()
+    monkeypatch.undo()
+
+    service.close(panel.broker, panel.referral, ClosureReason.COMPLETED, None)
+    db.session.commit()
+    assert "rate_needs" not in _row_steps(panel.broker, panel.meeting)
+    with pytest.raises(RuleBroken):
+        meeting_service.rate_needs(panel.broker, panel.item, needs)
+
+
+def _milestones(referral: Referral) -> list[str]:
+    return list(db.session.scalars(db.select(Milestone.description).where(Milestone.referral_id == referral.id)))
+
+
+def test_the_plan_follows_its_table(app: Flask, panel: Panel, monkeypatch: pytest.MonkeyPatch) -> None:
+    referrer = client_for(app, panel.referrer)
+    plan = f"/referrals/{panel.referral.id}/plan"
+
+    def add(name: str) -> int:
+        token = csrf_token_from(referrer.get(plan).text)
+        return referrer.post(f"{plan}/milestones", data={"csrf_token": token, "description": name}).status_code
+
+    assert action_service.plan_for(panel.referrer, panel.referral).steps == frozenset()
+    assert action_service.plan_for(panel.broker, panel.referral).steps == set(policy.PLAN_STEPS)
+    assert add("Settled in lodgings") == 403
+
+    may_add = {panel.broker.id, panel.referrer.id}
+    monkeypatch.setitem(policy.PLAN_STEPS, "add_milestone", dataclasses.replace(
+        policy.PLAN_STEPS["add_milestone"], who=lambda user, referral: user.id in may_add))
+    assert action_service.plan_for(panel.referrer, panel.referral).steps == {"add_milestone"}
+    assert add("Settled in lodgings") == 302
+    assert _milestones(panel.referral) == ["Settled in lodgings"]
+    with pytest.raises(Forbidden):  # only the edited step moved
+        action_service.save_plan_version(panel.referrer, panel.referral)

@@ -22,7 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from panel_app import audit, policy
 from panel_app.documents.pdf import render_pdf
-from panel_app.errors import Conflict, Forbidden, NotFound
+from panel_app.errors import Conflict, NotFound
 from panel_app.models import (
     OUTSTANDING,
     AccessReason,
@@ -38,15 +38,12 @@ from panel_app.models import (
     Partnership,
     PlanVersion,
     Referral,
-    ReferralAccess,
-    Role,
     User,
     db,
     utcnow,
 )
 from panel_app.models.base import MAX_ID
-from panel_app.models.people import partnership_agency
-from panel_app.pathways import RESTRICTED_PATHWAYS, Pathway
+from panel_app.pathways import Pathway
 from panel_app.services import outbox
 from panel_app.services import referrals as referral_service
 from panel_app.services.base import Problems, check_version, page_of, record_change
@@ -89,8 +86,7 @@ def create_action(actor: User, referral: Referral, new: NewAction) -> Action:
     agency = next((a for a in referral.partnership.agencies if a.id == new.agency_id), None)
     if agency is None:
         problems.add("agency_id", _("Choose an agency on this partnership's panel"))
-    elif agency.id != referral.referring_agency_id and (referral.consent is None
-                                                          or not referral.consent.covers(agency.id)):
+    elif not policy.may_hold_action(referral, agency.id):
         problems.add("agency_id", _("The young person has not agreed to share their information with this agency"))
     owner = None
     if new.owner_user_id is not None:
@@ -247,15 +243,6 @@ def get_action(actor: User, action_id: int) -> Action:
     return action
 
 
-def description_visible(viewer: User, action: Action, readable: frozenset[Pathway] | None = None) -> bool:
-    """An action on a restricted pathway (health, substance misuse) says something about the young
-    person's health: its owner and those who read that pathway's notes see it; others see the pathway only."""
-    if action.pathway not in RESTRICTED_PATHWAYS or viewer.agency_id == action.owner_agency_id:
-        return True
-    readable = policy.readable_restricted_pathways(viewer, action.referral) if readable is None else readable
-    return action.pathway in readable
-
-
 @dataclass
 class ActionFilters:
     pathway: Pathway | None = None
@@ -290,9 +277,10 @@ class DueGroups:
 def my_actions(actor: User, filters: ActionFilters) -> DueGroups:
     """What the actor's agency owes, overdue first, then due this week, then later; and what it did in
     the last fortnight. A fixed number of queries, however many actions."""
-    if actor.role is not Role.AGENCY_STAFF or actor.agency_id is None:
+    agency_id = policy.staff_agency_id(actor)
+    if agency_id is None:
         return DueGroups()
-    base = policy.visible_actions(actor).where(Action.owner_agency_id == actor.agency_id)
+    base = policy.visible_actions(actor).where(Action.owner_agency_id == agency_id)
     rows = list(db.session.scalars(
         _filtered(base, filters).options(*_LIST_OPTIONS).order_by(Action.due_on, Action.id)
         .limit(MY_ACTIONS_LIMIT + 1)
@@ -376,8 +364,9 @@ def actions_for_meeting(viewer: User, meeting: PanelMeeting) -> list[Action]:
              .where(Action.referral_id.in_(on_agenda),
                     Action.status.in_(OUTSTANDING) | (Action.meeting_id == meeting.id))
              .options(*_LIST_OPTIONS).order_by(Action.due_on, Action.id))
-    if viewer.role is Role.AGENCY_STAFF and viewer.agency_id is not None:
-        query = query.where(Action.owner_agency_id == viewer.agency_id)
+    agency_id = policy.staff_agency_id(viewer)
+    if agency_id is not None:
+        query = query.where(Action.owner_agency_id == agency_id)
     return list(db.session.scalars(query))
 
 
@@ -386,8 +375,9 @@ def overdue_and_due_counts(actor: User) -> tuple[int, int]:
     staff), or the overdue and blocked actions of the broker's partnerships."""
     on = today()
     query = policy.visible_actions(actor).where(Action.status.in_(OUTSTANDING))
-    if actor.role is Role.AGENCY_STAFF:
-        query = query.where(Action.owner_agency_id == actor.agency_id)
+    agency_id = policy.staff_agency_id(actor)
+    if agency_id is not None:
+        query = query.where(Action.owner_agency_id == agency_id)
         second = case((Action.due_on.between(on, on + timedelta(days=7)), 1))
     else:
         second = case((Action.status == ActionStatus.BLOCKED, 1))
@@ -430,15 +420,11 @@ def send_reminders(on: date | None = None) -> ReminderRun:
                joinedload(Action.owner_user))
     # An agency that can no longer see the referral (consent withdrawn, taken off the panel) is not
     # reminded of it.
-    live = (select(ReferralAccess.id).where(ReferralAccess.referral_id == Action.referral_id,
-                                            ReferralAccess.agency_id == Action.owner_agency_id,
-                                            ReferralAccess.revoked_at.is_(None)).exists()
-            & select(partnership_agency.c.agency_id)
-            .where(partnership_agency.c.agency_id == Action.owner_agency_id,
-                   partnership_agency.c.partnership_id == Referral.partnership_id,
-                   Referral.id == Action.referral_id).exists())
+    owed = (select(Action).join(Referral, Action.referral_id == Referral.id)
+            .where(Action.status.in_(OUTSTANDING),
+                   policy.agency_sees_referral(Action.owner_agency_id, Referral.id, Referral.partnership_id)))
     due_soon = list(db.session.scalars(
-        select(Action).where(Action.status.in_(OUTSTANDING), Action.due_on.between(on, on + DUE_SOON), live)
+        owed.where(Action.due_on.between(on, on + DUE_SOON))
         .options(*options).order_by(Action.owner_agency_id, Action.due_on)))
     by_agency: dict[int, list[Action]] = {}
     for action in due_soon:
@@ -453,7 +439,7 @@ def send_reminders(on: date | None = None) -> ReminderRun:
             run.due_soon += 1
 
     overdue = list(db.session.scalars(
-        select(Action).where(Action.status.in_(OUTSTANDING), Action.due_on < on, live)
+        owed.where(Action.due_on < on)
         .options(*options, joinedload(Action.referral).joinedload(Referral.partnership)
                  .selectinload(Partnership.brokers))
         .order_by(Action.due_on)))
@@ -499,6 +485,7 @@ class Plan:
     milestones: list[Milestone]
     versions: list[PlanVersion]
     hidden_pathways: set[Pathway]
+    steps: frozenset[str]  # what the viewer may do to the plan now: policy.PLAN_STEPS
 
 
 def plan_for(viewer: User, referral: Referral) -> Plan:
@@ -507,24 +494,23 @@ def plan_for(viewer: User, referral: Referral) -> Plan:
     readable = policy.readable_restricted_pathways(viewer, referral)
     actions, hidden = [], set()
     for action in actions_of(viewer, referral):
-        if description_visible(viewer, action, readable):
+        if policy.can_read_action(viewer, action, readable):
             actions.append(action)
         else:
             hidden.add(action.pathway)
     milestones = [m for m in db.session.scalars(
         select(Milestone).where(Milestone.referral_id == referral.id).order_by(Milestone.target_on, Milestone.id))
-        if m.pathway is None or m.pathway not in RESTRICTED_PATHWAYS or m.pathway in readable]
+        if policy.can_read_plan_entry(viewer, m.pathway, None, readable)]
     versions = list(db.session.scalars(
         select(PlanVersion).where(PlanVersion.referral_id == referral.id).options(joinedload(PlanVersion.created_by))
         .order_by(PlanVersion.number.desc())))
-    return Plan(referral, actions, milestones, versions, hidden)
+    return Plan(referral, actions, milestones, versions, hidden, policy.plan_steps(viewer, referral))
 
 
 def add_milestone(actor: User, referral: Referral, description: str, target_on: date | None,
                   pathway: Pathway | None) -> Milestone:
     """A step of the plan with a target date, agreed with the young person."""
-    if not policy.can_manage_referral(actor, referral):
-        raise Forbidden(_("Only the partnership's broker changes the plan."))
+    policy.require_step(actor, policy.PLAN_STEPS, "add_milestone", referral)
     problems = Problems()
     text = problems.text("description", description, 500, required=_("Describe the milestone"))
     problems.raise_if_any()
@@ -537,8 +523,7 @@ def add_milestone(actor: User, referral: Referral, description: str, target_on: 
 
 
 def milestone_achieved(actor: User, referral: Referral, milestone_id: int) -> None:
-    if not policy.can_manage_referral(actor, referral):
-        raise Forbidden(_("Only the partnership's broker changes the plan."))
+    policy.require_step(actor, policy.PLAN_STEPS, "milestone_achieved", referral)
     milestone = db.session.get(Milestone, milestone_id) if 0 < milestone_id <= MAX_ID else None
     if milestone is None or milestone.referral_id != referral.id:
         raise NotFound(_("Milestone not found."))
@@ -549,8 +534,7 @@ def milestone_achieved(actor: User, referral: Referral, milestone_id: int) -> No
 
 def save_plan_version(actor: User, referral: Referral) -> PlanVersion:
     """Keep the plan as it stands now as a new version (the plan "in pencil": earlier versions stay)."""
-    if not policy.can_manage_referral(actor, referral):
-        raise Forbidden(_("Only the partnership's broker saves the plan."))
+    policy.require_step(actor, policy.PLAN_STEPS, "save_version", referral)
     plan = plan_for(actor, referral)
     content = {
         "actions": [{"pathway": a.pathway.value, "description": a.description, "agency": a.owner_agency.name,
@@ -574,8 +558,7 @@ def save_plan_version(actor: User, referral: Referral) -> PlanVersion:
 def record_plan_shared(actor: User, referral: Referral, version_id: int, shared_on: date | None,
                        how: str | None) -> None:
     """Record when (and how) a version of the plan was shared with the young person."""
-    if not policy.can_manage_referral(actor, referral):
-        raise Forbidden(_("Only the partnership's broker records this."))
+    policy.require_step(actor, policy.PLAN_STEPS, "record_shared", referral)
     version = db.session.get(PlanVersion, version_id) if 0 < version_id <= MAX_ID else None
     if version is None or version.referral_id != referral.id:
         raise NotFound(_("Plan version not found."))
@@ -603,14 +586,9 @@ def plan_pdf(actor: User, referral: Referral, version_number: int | None = None)
     if version is not None:
         # A version keeps the plan as the broker saw it; each reader gets only what they may read now.
         readable = policy.readable_restricted_pathways(actor, referral)
-
-        def readable_entry(entry: dict[str, Any]) -> bool:
-            pathway = Pathway(entry["pathway"]) if entry.get("pathway") else None
-            return (pathway is None or pathway not in RESTRICTED_PATHWAYS or pathway in readable
-                    or (actor.agency_id is not None and entry.get("agency_id") == actor.agency_id))
-
-        saved = {key: [entry for entry in version.content.get(key, []) if readable_entry(entry)]
-                 for key in saved}
+        saved = {key: [entry for entry in version.content.get(key, []) if policy.can_read_plan_entry(
+            actor, Pathway(entry["pathway"]) if entry.get("pathway") else None, entry.get("agency_id"), readable)]
+            for key in saved}
     pdf = render_pdf("pdf/plan.html", plan=plan, version=version, saved=saved, referral=referral,
                      generated_at=utcnow(), audience=referral.young_person.given_name)
     audit.record("plan.export", actor=actor, record_type="referral", record_id=referral.id,

@@ -21,7 +21,6 @@ from panel_app.errors import Forbidden, NotFound
 from panel_app.models import (
     UNRESOLVED,
     Action,
-    ActionStatus,
     Agency,
     GapEvent,
     GapReferral,
@@ -31,7 +30,6 @@ from panel_app.models import (
     Partnership,
     Referral,
     ReferralStatus,
-    Role,
     ServiceGap,
     User,
     db,
@@ -120,7 +118,7 @@ def log_gap(actor: User, new: NewGap) -> ServiceGap:
             if 0 < new.action_id <= MAX_ID else None
         if action is None:
             problems.add("action_id", _("There is no action with that id that you can see"))
-        elif action.status is not ActionStatus.BLOCKED:
+        elif not policy.state_allows(policy.ACTION_STEPS, "log_gap", action):
             problems.add("action_id", _("Only a blocked action becomes a service gap"))
         elif action.referral.partnership_id != partnership.id:
             problems.add("action_id", _("The action must be one of this partnership's"))
@@ -176,9 +174,7 @@ def escalate(actor: User, gap: ServiceGap, note: str | None, version: int | None
     record_change(gap, actor, "gap.escalate", kind="escalated", note=note, status_from=GapStatus.OPEN,
                   status_to=GapStatus.ESCALATED)
     evidence = evidence_of([gap.id])[gap.id]
-    leads = db.session.scalars(select(User).where(User.role == Role.STRATEGIC_LEAD, User.active.is_(True),
-                                                  User.region_id == gap.partnership.region_id))
-    for lead in leads:
+    for lead in db.session.scalars(policy.gap_responders(gap)):
         outbox.queue_template("gap_escalated.txt", lead.email, kind="gap.escalated", about=("gap", gap.id),
                               sent_by=actor, gap=gap, evidence=evidence, note=note,
                               dedupe_key=f"gap.escalated:{gap.id}:{gap.escalated_at.isoformat()}:{lead.id}")

@@ -257,6 +257,12 @@ def _require_step(actor: User, meeting: PanelMeeting, step: str,
     policy.require_step(actor, policy.MEETING_STEPS, step, meeting, before_state=between)
 
 
+def _require_item_step(actor: User, item: AgendaItem, step: str,
+                       between: Callable[[], object] | None = None) -> None:
+    """The same for one case of the agenda: ``policy.AGENDA_ITEM_STEPS``."""
+    policy.require_step(actor, policy.AGENDA_ITEM_STEPS, step, item, before_state=between)
+
+
 _STALE = _l("Someone else changed this meeting since you opened it. Check the latest details, then try again.")
 
 
@@ -390,7 +396,7 @@ def add_to_agenda(actor: User, meeting: PanelMeeting, referral_id: int, kind: Ag
     if referral.partnership_id != meeting.partnership_id:
         raise RuleBroken(_("Only referrals to this meeting's partnership can go on its agenda."),
                          {"referral_id": _("Another partnership's referral")})
-    if not referral.is_open or referral.status is ReferralStatus.SUBMITTED:
+    if not policy.goes_on_agenda(referral):
         raise RuleBroken(_("Only accepted or active referrals go on an agenda (not submitted, declined or closed "
                            "ones)."), {"referral_id": _("Not accepted, or closed")})
     if any(item.referral_id == referral.id for item in meeting.items):
@@ -416,10 +422,12 @@ def _check_minutes(minutes: int | None) -> None:
 
 
 def change_agenda_item(actor: User, item: AgendaItem, *, move: str | None = None, minutes_allotted: int | None = None,
-                       kind: AgendaKind | None = None, remove: bool = False) -> None:
-    """Reorder (``move`` "up" or "down"), time-box, re-kind or remove an agenda item."""
+                       remove: bool = False) -> None:
+    """Remove an agenda item, time-box it, or move it ``up`` or ``down``: one change at a time, as the
+    agenda page sends them (``policy.AGENDA_ITEM_STEPS``)."""
     meeting = item.meeting
-    _require_step(actor, meeting, "change_agenda", lambda: _lock_agenda(meeting))
+    step = "remove" if remove else "time_box" if minutes_allotted is not None else "move"
+    _require_item_step(actor, item, step, lambda: _lock_agenda(meeting))
     if item not in meeting.items:
         raise Conflict(_("Someone else removed this item from the agenda just now. Reload the agenda."))
     items = list(meeting.items)
@@ -430,17 +438,14 @@ def change_agenda_item(actor: User, item: AgendaItem, *, move: str | None = None
         audit.record("meeting.agenda_remove", actor=actor, record_type="referral", record_id=item.referral_id,
                      detail={"meeting_id": meeting.id})
         return
-    if move in ("up", "down"):
+    if minutes_allotted is not None:
+        _check_minutes(minutes_allotted)
+        item.minutes_allotted = minutes_allotted
+    elif move in ("up", "down"):
         index = items.index(item)
         other_index = index - 1 if move == "up" else index + 1
         if 0 <= other_index < len(items):
             items[index].position, items[other_index].position = items[other_index].position, items[index].position
-    if minutes_allotted is not None or kind is not None:
-        _check_minutes(minutes_allotted)
-        if minutes_allotted is not None:
-            item.minutes_allotted = minutes_allotted
-        if kind is not None:
-            item.kind = kind
     item.updated_by_id = actor.id
 
 
@@ -463,11 +468,9 @@ def proposals(actor: User, meeting: PanelMeeting) -> list[Proposal]:
         .subquery()
     )
     rows = db.session.execute(
-        policy.visible_referrals(actor)
+        policy.agenda_candidates(actor, meeting)
         .add_columns(discussed.c.last)
         .outerjoin(discussed, discussed.c.referral_id == Referral.id)
-        .where(Referral.partnership_id == meeting.partnership_id,
-               Referral.status.in_([ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE]))
         .options(joinedload(Referral.young_person), selectinload(Referral.needs))
         .order_by(Referral.expected_release_on.is_(None), Referral.expected_release_on, Referral.id)
     ).unique().all()
@@ -555,9 +558,9 @@ def send_update(actor: User, request: UpdateRequest, text: str, pathway: Pathway
     """An involved agency sends its update on a case ("information sent"), saying which pathway it is
     about (``None``: general). A health or substance-misuse update reaches only those who may read
     that pathway's text (``policy.can_read_text_about``); a general one, everyone who sees the case."""
-    if actor.agency_id != request.agency_id:
+    if not policy.is_asked(actor, request):
         raise Forbidden(_("Only the agency asked can send this update."))
-    _require_step(actor, request.item.meeting, "send_update")
+    _require_item_step(actor, request.item, "send_update")
     problems = Problems()
     text_value = problems.text("update", text, TEXT_MAX, required=_("Enter your update"))
     problems.raise_if_any()
@@ -571,7 +574,7 @@ def send_update(actor: User, request: UpdateRequest, text: str, pathway: Pathway
 
 def record_views(actor: User, item: AgendaItem, views: str | None, version: int | None = None) -> None:
     """The young person's own views, gathered before the panel, attached to their agenda item."""
-    _require_step(actor, item.meeting, "record_views")
+    _require_item_step(actor, item, "record_views")
     check_version(item, version, _l("Someone else changed this case's notes since you opened them."))
     problems = Problems()
     item.young_person_views = problems.text("young_person_views", views, TEXT_MAX)
@@ -620,7 +623,7 @@ def save_notes(actor: User, item: AgendaItem, notes: str | None, decisions: str 
     ``version`` is the version the laptop last saw: if someone else saved since, nothing is saved and
     the conflict says so (the page then shows their text beside yours).
     """
-    _require_step(actor, item.meeting, "write_notes")
+    _require_item_step(actor, item, "write_notes")
     check_version(item, version, lambda: _(
         "%(name)s saved these notes at %(when)s, after you opened them. Their text is shown; copy what you need "
         "from yours, then save again.", name=item.updated_by.name if item.updated_by else _("Someone else"),
@@ -652,6 +655,16 @@ def save_notes(actor: User, item: AgendaItem, notes: str | None, decisions: str 
     audit.record("meeting.notes", actor=actor, record_type="referral", record_id=item.referral_id,
                  detail={"meeting_id": item.meeting_id, "pathways": sorted(p.value for p in changed)})
     return item
+
+
+def rate_needs(actor: User, item: AgendaItem, needs: dict[Pathway, referral_service.NeedInput],
+               version: int | None = None) -> list[Pathway]:
+    """Meeting mode: re-rate the needs of a case on the agenda. The meeting's broker
+    (``policy.AGENDA_ITEM_STEPS``); the change is the referral's own, as ``referrals.rate_needs``
+    makes it (its state, the version read, its history). The case is read as it is re-rated: audited."""
+    policy.require_person(actor, policy.AGENDA_ITEM_STEPS, "rate_needs", item)
+    referral = referral_service.get_referral(actor, item.referral_id)
+    return referral_service.rate_needs(actor, referral, needs, version)
 
 
 def mark_held(actor: User, meeting: PanelMeeting, version: int | None = None) -> None:
@@ -733,6 +746,9 @@ class AgendaRow:
     # Only the updates and notes this viewer may read (``policy.can_read_text_about``).
     updates: list[UpdateRequest] = field(default_factory=list)
     notes: list[CaseNote] = field(default_factory=list)
+    # What the viewer may do to the case now (``policy.AGENDA_ITEM_STEPS``): nothing, for a case they
+    # may not see.
+    steps: frozenset[str] = frozenset()
 
 
 def agenda(viewer: User, meeting: PanelMeeting, *, with_records: bool = False) -> list[AgendaRow]:
@@ -778,6 +794,7 @@ def agendas(viewer: User, meetings: list[PanelMeeting], *, with_records: bool = 
             record=records.get(referral.id),
             updates=[u for u in item.update_requests if policy.can_read_update(viewer, u)] if full else [],
             notes=_notes_for(viewer, item) if full else [],
+            steps=policy.agenda_item_steps(viewer, item) if full else frozenset(),
         ))
     return found
 
@@ -857,7 +874,7 @@ def actions_pdf(actor: User, meeting: PanelMeeting, *, agency_id: int | None = N
 
 
 def _actions_document(meeting: PanelMeeting, viewer: User, agency: Agency | None, owed: list[Any]) -> bytes:
-    readable = {a.id: action_service.description_visible(viewer, a) for a in owed}
+    readable = {a.id: policy.can_read_action(viewer, a) for a in owed}
     return render_pdf("pdf/actions.html", meeting=meeting, actions=owed, visible=readable,
                       audience=_audience(viewer, agency), generated_at=utcnow())
 
@@ -924,30 +941,28 @@ def update_request_of(actor: User, meeting: PanelMeeting, item_id: int) -> Updat
     """The update the actor's agency was asked for on one case of this meeting; 404 otherwise (403
     for the broker, who sees the case but does not send agencies' updates)."""
     item = item_of(meeting, item_id)
-    if actor.agency_id is None and policy.can_manage_meeting(actor, meeting):
+    request = policy.update_request_of(actor, item)
+    if request is not None:
+        return request
+    if policy.can_manage_meeting(actor, meeting):
         raise Forbidden(_("Only the agency asked sends its update."))
-    request = next((r for r in item.update_requests if r.agency_id == actor.agency_id), None)
-    if request is None:
-        raise NotFound(_("Your agency was not asked for an update on this case."))
-    return request
+    raise NotFound(_("Your agency was not asked for an update on this case."))
 
 
 def requests_for(actor: User, meeting: PanelMeeting) -> dict[int, UpdateRequest]:
     """The update requests to the actor's agency at this meeting, by agenda item."""
-    if actor.agency_id is None:
+    agency_id = policy.staff_agency_id(actor)
+    if agency_id is None:
         return {}
     return {r.agenda_item_id: r for r in db.session.scalars(
         select(UpdateRequest).join(AgendaItem).where(AgendaItem.meeting_id == meeting.id,
-                                                     UpdateRequest.agency_id == actor.agency_id))}
+                                                     UpdateRequest.agency_id == agency_id))}
 
 
 def referrals_to_add(actor: User, meeting: PanelMeeting) -> list[Referral]:
     """The partnership's accepted and active referrals not yet on this agenda (for the agenda builder)."""
     on_agenda = [item.referral_id for item in meeting.items]
-    query = (policy.visible_referrals(actor)
-             .where(Referral.partnership_id == meeting.partnership_id,
-                    Referral.status.in_([ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE]))
-             .options(joinedload(Referral.young_person)))
+    query = policy.agenda_candidates(actor, meeting).options(joinedload(Referral.young_person))
     if on_agenda:
         query = query.where(Referral.id.not_in(on_agenda))
     return sorted(db.session.scalars(query), key=lambda r: (r.young_person.family_name, r.young_person.given_name))

@@ -32,7 +32,6 @@ from panel_app.models import (
     ReferralAccess,
     ReferralEvent,
     ReferralStatus,
-    Role,
     User,
     YoungPerson,
     db,
@@ -223,12 +222,12 @@ def refer(actor: User, new: NewReferral) -> Referral:
     _check_needs(problems, new.needs)
     _check_consent(problems, new.consent, members)
 
-    if actor.role is Role.AGENCY_STAFF:
-        referring_agency_id = actor.agency_id
-    else:
+    if policy.names_referring_agency(actor):
         referring_agency_id = new.referring_agency_id
         if referring_agency_id is None:
             problems.add("referring_agency_id", _("Choose the agency making the referral"))
+    else:
+        referring_agency_id = policy.staff_agency_id(actor)
     if referring_agency_id is not None and referring_agency_id not in members:
         problems.add("referring_agency_id", _("The referring agency must sit on this partnership's panel"))
     problems.raise_if_any()
@@ -451,8 +450,7 @@ def share(actor: User, referral: Referral, agency_id: int, pathways: list[Pathwa
     agency = next((a for a in referral.partnership.agencies if a.id == agency_id), None)
     if agency is None:
         raise RuleBroken(_("Choose an agency on this partnership's panel."), {"agency_id": _("Not a member agency")})
-    consent = referral.consent
-    if consent is None or not consent.covers(agency.id):
+    if not policy.consent_covers(referral, agency.id):
         raise RuleBroken(
             _("The young person has not agreed to share their information with %(agency)s. Record their consent "
               "first.", agency=agency.name),
@@ -589,7 +587,7 @@ def _revoke_uncovered_grants(referral: Referral, consent: Consent) -> list[str]:
     now = utcnow()
     revoked: set[str] = set()
     for grant in referral.grants:
-        if grant.revoked_at is None and grant.reason is not AccessReason.REFERRED and not consent.covers(grant.agency_id):
+        if grant.revoked_at is None and not policy.keeps_access(grant, consent):
             grant.revoked_at = now
             revoked.add(grant.agency.name)
     return sorted(revoked)

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from panel_app import policy
 from panel_app.doors import all_or_nothing, current_actor
-from panel_app.errors import BadRequest, Conflict, Forbidden, PanelError
+from panel_app.errors import BadRequest, Conflict, PanelError
 from panel_app.models import Action, ActionStatus, NotDoneReason, Referral, User
 from panel_app.pathways import Pathway
 from panel_app.services import actions as service
@@ -72,7 +72,7 @@ def _action_page(actor: User, action: Action, form: forms.ActionUpdateForm | Non
     return render_template(
         "actions/show.html", action=action, update_form=form,
         review_form=review or forms.NotDoneForm(version=action.version), steps=steps,
-        description_visible=service.description_visible(actor, action),
+        description_visible=policy.can_read_action(actor, action),
         emails=outbox.emails_about(actor, "action", action.id), **extra), status
 
 
@@ -137,9 +137,7 @@ def action_form_for(referral: Referral) -> forms.ActionForm:
     """The form to record an action on a referral: the panel's agencies the young person agreed to share
     with (and the referrer), their workers."""
     form = forms.ActionForm(prefix=f"r{referral.id}")
-    consent = referral.consent
-    agencies = [a for a in referral.partnership.agencies
-                if a.id == referral.referring_agency_id or (consent is not None and consent.covers(a.id))]
+    agencies = [a for a in referral.partnership.agencies if policy.may_hold_action(referral, a.id)]
     form.agency_id.choices = [(a.id, a.name) for a in agencies]
     form.owner_user_id.choices = [(0, _("No one in particular"))] + [
         (worker.id, f"{worker.name} ({agency.name})") for agency in agencies for worker in agency.staff if worker.active]
@@ -199,8 +197,7 @@ def plan(referral_id: int) -> ResponseReturnValue:
 def add_milestone(referral_id: int) -> ResponseReturnValue:
     actor = _actor()
     referral = referral_service.get_referral(actor, referral_id, purpose="plan")
-    if not policy.can_manage_referral(actor, referral):
-        raise Forbidden(_("Only the partnership's broker changes the plan."))
+    policy.require_person(actor, policy.PLAN_STEPS, "add_milestone", referral)
     form = forms.MilestoneForm()
     if not form.validate_on_submit():
         return _plan_page(actor, referral, form, 400)

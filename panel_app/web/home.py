@@ -30,6 +30,6 @@ def index() -> ResponseReturnValue:
         overdue, other = action_service.overdue_and_due_counts(actor)
         caseload = replace(referral_service.caseload(actor), actions_overdue=overdue, actions_other=other)
     gap_counts = gap_service.counts(actor) if policy.oversees_region(actor) else (0, 0)
-    return render_template(f"home/{actor.role.value}.html", partnerships=rows, caseload=caseload,
+    return render_template(f"home/{policy.home_of(actor)}.html", partnerships=rows, caseload=caseload,
                            escalated=gap_counts[0], unresolved=gap_counts[1],
                            emails_in_trouble=outbox.count_in_trouble(actor))

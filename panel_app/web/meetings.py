@@ -468,11 +468,10 @@ def rate_needs(meeting_id: int, item_id: int) -> ResponseReturnValue:
     meeting = service.get_meeting(actor, meeting_id)
     _require(policy.can_manage_meeting(actor, meeting))
     item = service.item_of(meeting, item_id)
-    referral = referral_service.get_referral(actor, item.referral_id)
     form = forms.NeedsForm(prefix=f"needs{item.id}")
     if not form.validate_on_submit():
         raise BadRequest(_("Choose a rating for each pathway; notes must be 4000 characters or fewer."))
-    changed = referral_service.rate_needs(actor, referral, form.need_inputs(), form.version_read())
+    changed = service.rate_needs(actor, item, form.need_inputs(), form.version_read())
     flash(ngettext("%(num)d pathway re-rated.", "%(num)d pathways re-rated.", len(changed)) if changed
           else _("No rating changed."), "success")
     return redirect(url_for(".run", meeting_id=meeting.id) + f"#item-{item.id}")

@@ -136,7 +136,7 @@ def show(referral_id: int) -> ResponseReturnValue:
     record = referral_views.referral_record(actor, referral)
     actions = action_service.actions_of(actor, referral)
     return render_template("referrals/show.html", record=record, referral=referral, actions=actions,
-                           action_visible={a.id: action_service.description_visible(actor, a) for a in actions},
+                           action_visible={a.id: policy.can_read_action(actor, a) for a in actions},
                            accept_form=forms.ConfirmForm(version=referral.version))
 
 
@@ -257,10 +257,9 @@ def provide_information(referral_id: int) -> ResponseReturnValue:
 
 
 def _share_choices(form: forms.ShareForm, referral: Referral) -> None:
-    consent = referral.consent
     form.agency_id.choices = [
         (agency.id, agency.name) for agency in referral.partnership.agencies
-        if agency.id != referral.referring_agency_id and consent is not None and consent.covers(agency.id)
+        if agency.id != referral.referring_agency_id and policy.consent_covers(referral, agency.id)
     ]
 
 
