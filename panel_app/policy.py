@@ -566,6 +566,18 @@ def can_view_referral(user: User, referral: Referral) -> bool:
     return False
 
 
+def agencies_involved(referral: Referral) -> list[Agency]:
+    """The agencies whose staff see the referral (``can_view_referral``: a live grant, and the agency
+    still sits on the panel), in the order they were granted: those asked for their update before a
+    panel discusses the case."""
+    members = {agency.id for agency in referral.partnership.agencies}
+    found: dict[int, Agency] = {}
+    for grant in referral.grants:
+        if grant.revoked_at is None and grant.agency_id in members:
+            found.setdefault(grant.agency_id, grant.agency)
+    return list(found.values())
+
+
 def can_read_text_about(reader: User | Agency, referral: Referral, pathway: Pathway | None) -> bool:
     """Free text about a case (an agency's update before the panel, the chair's discussion note) that
     says which pathway it is about. ``reader`` is a person, or an agency (its panel pack, its minutes).

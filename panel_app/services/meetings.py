@@ -510,16 +510,15 @@ def request_updates(actor: User, meeting: PanelMeeting, due_on: date) -> int:
     made = 0
     asked: dict[int, tuple[Agency, list[str]]] = {}
     for item in meeting.items:
-        agencies = {grant.agency_id: grant.agency for grant in item.referral.grants if grant.revoked_at is None}
-        for agency_id, agency in agencies.items():
-            existing = next((r for r in item.update_requests if r.agency_id == agency_id), None)
+        for agency in policy.agencies_involved(item.referral):
+            existing = next((r for r in item.update_requests if r.agency_id == agency.id), None)
             if existing is not None:
                 existing.due_on = due_on
             else:
-                item.update_requests.append(UpdateRequest(agency_id=agency_id, due_on=due_on,
+                item.update_requests.append(UpdateRequest(agency_id=agency.id, due_on=due_on,
                                                           requested_by_id=actor.id))
                 made += 1
-            asked.setdefault(agency_id, (agency, []))[1].append(item.referral.young_person.initials)
+            asked.setdefault(agency.id, (agency, []))[1].append(item.referral.young_person.initials)
     db.session.flush()
     for agency, initials in asked.values():
         if not agency.contact_email:
