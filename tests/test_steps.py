@@ -1,6 +1,9 @@
 """What may be done to a record is decided in policy.py alone, and everything follows it.
 
 (a) No template, web view or API view compares a role or a status itself: a scan of their source.
+    Nor do the services and documents compare a role, or judge a loaded record's status in Python
+    (the shape of a step's state rule), but for the few lines listed with the reason they are not an
+    access decision.
 (b) Changing who may take a step in the referral table (close to nobody, close to the referrer too,
     accept to nobody, decline to the referrer) changes the service, the page's button, the form's
     POST and the API together, with no other edit. The same for the agenda's cases (remove, notes,
@@ -60,9 +63,49 @@ def _scanned_files() -> list[Path]:
     return sorted(path for folder in SCANNED for path in folder.rglob("*") if path.suffix in {".py", ".html"})
 
 
+# The services and documents: a role compared in any shape, and a loaded record's status judged in
+# Python (``referral.status is ReferralStatus.SUBMITTED``: the shape of a step's state rule). A list's
+# SQL filter on a model's column (``Action.status == ActionStatus.BLOCKED``: which of the records in
+# the person's scope a list or a figure counts) chooses what to show, not who may see or do what, so
+# the status shapes here look only at a lower-case name before ``.status``.
+SCANNED_BELOW = [ROOT / "services", ROOT / "documents"]
+SERVICE_SHAPES = {
+    "a role or status value compared": FORBIDDEN_SHAPES["a role or status value compared"],
+    "a role compared by identity": re.compile(r"\brole\s+is\s+(not\s+)?Role\."),
+    "a role compared by equality": FORBIDDEN_SHAPES["a role compared by equality"],
+    "a role looked up in a list": FORBIDDEN_SHAPES["a role looked up in a list"],
+    "a loaded record's status compared by identity":
+        re.compile(r"\b[a-z_]\w*(\.\w+)*\.status\s+is\s+(not\s+)?\w*Status\."),
+    "a loaded record's status compared by equality":
+        re.compile(r"\b[a-z_]\w*(\.\w+)*\.status\s*(==|!=)\s*\w*Status\."),
+    "a loaded record's status looked up in a list":
+        re.compile(r"\b[a-z_]\w*(\.\w+)*\.status\s+(not\s+)?in\s*[(\[{]\s*\w*Status\."),
+}
+# The lines of the services that match and are not an access decision: (file, the line) -> why.
+NOT_ACCESS_DECISIONS = {
+    ("services/accounts.py", "if role is Role.AGENCY_STAFF and agency is None:"):
+        "what an account is when it is created (staff belong to an agency), not what it may do",
+    ("services/accounts.py", "if role is Role.STRATEGIC_LEAD and region is None:"):
+        "what an account is when it is created (a lead oversees a region), not what it may do",
+    ("services/meetings.py", "if item.referral.status is ReferralStatus.ACCEPTED:"):
+        "a consequence of a meeting being held (a case discussed for the first time becomes active), "
+        "not a step anyone takes",
+    ("services/dashboard.py", ".where(gaps.c.status == GapStatus.ESCALATED.value)"):
+        "a figure (escalations waiting), counted in SQL on an aliased table within the person's scope",
+}
+
+
+def _service_lines() -> list[tuple[str, int, str]]:
+    return [(path.relative_to(ROOT).as_posix(), number, line.strip())
+            for folder in SCANNED_BELOW for path in sorted(folder.rglob("*.py"))
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)]
+
+
 def test_the_scan_reads_the_folders_it_means_to() -> None:
     names = {path.relative_to(ROOT).as_posix() for path in _scanned_files()}
     assert {"templates/referrals/show.html", "web/referrals.py", "api/referrals.py"} <= names
+    below = {name for name, _number, _line in _service_lines()}
+    assert {"services/referrals.py", "services/meetings.py", "documents/calendar.py"} <= below
 
 
 @pytest.mark.parametrize("shape", sorted(FORBIDDEN_SHAPES))
@@ -84,6 +127,40 @@ def test_no_template_or_view_compares_a_role_or_a_status(shape: str) -> None:
 ])
 def test_the_scan_catches_what_it_is_for(line: str) -> None:
     assert any(pattern.search(line) for pattern in FORBIDDEN_SHAPES.values())
+
+
+@pytest.mark.parametrize("shape", sorted(SERVICE_SHAPES))
+def test_no_service_decides_access_by_a_role_or_a_status(shape: str) -> None:
+    pattern = SERVICE_SHAPES[shape]
+    found = [f"{name}:{number}: {line}" for name, number, line in _service_lines()
+             if pattern.search(line) and (name, line) not in NOT_ACCESS_DECISIONS]
+    assert found == [], f"{shape} in a service (a rule for policy.py, or a line for NOT_ACCESS_DECISIONS with "\
+                        "the reason it is not an access decision):\n" + "\n".join(found)
+
+
+def test_every_line_let_through_is_still_there_and_still_matches() -> None:
+    lines = {(name, line) for name, _number, line in _service_lines()}
+    for (name, line), why in NOT_ACCESS_DECISIONS.items():
+        assert (name, line) in lines, f"{name}: {line!r} is gone: take it off the list"
+        assert any(pattern.search(line) for pattern in SERVICE_SHAPES.values()), f"{line!r} matches no shape"
+        assert why
+
+
+@pytest.mark.parametrize("line, caught", [
+    ("if actor.role is Role.AGENCY_STAFF:", True),
+    ("if role is Role.BROKER:", True),
+    ("select(User).where(User.role == Role.STRATEGIC_LEAD)", True),
+    ("if not referral.is_open or referral.status is ReferralStatus.SUBMITTED:", True),
+    ("if item.referral.status is ReferralStatus.ACCEPTED:", True),
+    ("ok = action.status in (ActionStatus.OPEN, ActionStatus.BLOCKED)", True),
+    ('if referral.status.value == "submitted":', True),
+    # A list's filter on a column, and the status a person asks for, are not a record's state.
+    (".where(Action.status == ActionStatus.BLOCKED)", False),
+    ("if status is ActionStatus.DONE and not outcome:", False),
+    ("if filters.status is not None:", False),
+])
+def test_the_service_scan_catches_what_it_is_for(line: str, caught: bool) -> None:
+    assert any(pattern.search(line) for pattern in SERVICE_SHAPES.values()) is caught
 
 
 # --- One edit in the table changes the page, the form, the service and the API ------------------

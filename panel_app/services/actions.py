@@ -539,7 +539,7 @@ def save_plan_version(actor: User, referral: Referral) -> PlanVersion:
     content = {
         "actions": [{"pathway": a.pathway.value, "description": a.description, "agency": a.owner_agency.name,
                      "agency_id": a.owner_agency_id, "due_on": a.due_on.isoformat(), "status": a.status.value} for a in plan.actions
-                    if a.status is not ActionStatus.CANCELLED],
+                    if not a.is_cancelled],
         "milestones": [{"pathway": m.pathway.value if m.pathway else None, "description": m.description,
                         "target_on": m.target_on.isoformat() if m.target_on else None,
                         "achieved_on": m.achieved_on.isoformat() if m.achieved_on else None}
