@@ -46,7 +46,7 @@ from panel_app.models.base import MAX_ID
 from panel_app.pathways import Pathway
 from panel_app.services import outbox
 from panel_app.services import referrals as referral_service
-from panel_app.services.base import Problems, check_version, page_of, record_change
+from panel_app.services.base import Problems, check_version, one_text, page_of, record_change
 from panel_app.services.clock import today
 
 DESCRIPTION_MAX = 2_000
@@ -201,9 +201,7 @@ def record_not_done(actor: User, action: Action, reason: NotDoneReason, note: st
     policy.require_step(actor, policy.ACTION_STEPS, "record_not_done", action, before_state=lambda: check_version(
         action, version, _l("Someone else changed this action since you opened it. Check their change, then try "
                             "again.")))
-    problems = Problems()
-    note = problems.text("note", note, NOTE_MAX)
-    problems.raise_if_any()
+    note = one_text("note", note, NOTE_MAX)
     action.not_done_reason = reason
     action.updated_at = utcnow()
     record_change(action, actor, "action.not_done", note=note, detail={"not_done_reason": reason.value},
@@ -511,9 +509,7 @@ def add_milestone(actor: User, referral: Referral, description: str, target_on: 
                   pathway: Pathway | None) -> Milestone:
     """A step of the plan with a target date, agreed with the young person."""
     policy.require_step(actor, policy.PLAN_STEPS, "add_milestone", referral)
-    problems = Problems()
-    text = problems.text("description", description, 500, required=_("Describe the milestone"))
-    problems.raise_if_any()
+    text = one_text("description", description, 500, required=_("Describe the milestone"))
     milestone = Milestone(referral_id=referral.id, pathway=pathway, description=text, target_on=target_on,
                           created_by_id=actor.id)
     db.session.add(milestone)

@@ -50,6 +50,15 @@ class Problems:
             raise RuleBroken(message or _("Check the highlighted answers."), self.fields)
 
 
+def one_text(name: str, value: str | None, limit: int, *, required: str | None = None) -> str | None:
+    """The one free-text field of a step that asks for nothing else (a reason, a question, a note):
+    trimmed, or the 422 naming the field (``Problems.text``)."""
+    problems = Problems()
+    text = problems.text(name, value, limit, required=required)
+    problems.raise_if_any()
+    return text
+
+
 # --- The version the person read ---------------------------------------------------------------
 
 

@@ -38,7 +38,7 @@ from panel_app.models import (
 from panel_app.models.base import MAX_ID
 from panel_app.pathways import Pathway
 from panel_app.services import outbox
-from panel_app.services.base import Problems, check_version, narrowed, page_of, record_change
+from panel_app.services.base import Problems, check_version, narrowed, one_text, page_of, record_change
 from panel_app.services.clock import local_date, today
 
 TITLE_MAX = 200
@@ -167,9 +167,7 @@ def add_evidence(actor: User, gap: ServiceGap, referral_id: int, waiting_since: 
 def escalate(actor: User, gap: ServiceGap, note: str | None, version: int | None = None) -> None:
     """The broker escalates a gap to the region's strategic leads, who are emailed."""
     _require_step(actor, gap, "escalate", version)
-    problems = Problems()
-    note = problems.text("note", note, TEXT_MAX, required=_("Say what you are asking the strategic lead for"))
-    problems.raise_if_any()
+    note = one_text("note", note, TEXT_MAX, required=_("Say what you are asking the strategic lead for"))
     gap.status, gap.escalated_at = GapStatus.ESCALATED, utcnow()
     record_change(gap, actor, "gap.escalate", kind="escalated", note=note, status_from=GapStatus.OPEN,
                   status_to=GapStatus.ESCALATED)
@@ -218,9 +216,7 @@ def respond(actor: User, gap: ServiceGap, response: str, status: GapStatus, owne
 def reopen(actor: User, gap: ServiceGap, note: str | None, version: int | None = None) -> None:
     """The broker reopens a resolved gap, or one accepted as a risk, when it comes back."""
     _require_step(actor, gap, "reopen", version)
-    problems = Problems()
-    note = problems.text("note", note, TEXT_MAX, required=_("Say why it is reopened"))
-    problems.raise_if_any()
+    note = one_text("note", note, TEXT_MAX, required=_("Say why it is reopened"))
     before = gap.status
     gap.status, gap.closed_at, gap.escalated_at = GapStatus.OPEN, None, None
     record_change(gap, actor, "gap.reopen", kind="reopened", note=note, status_from=before, status_to=GapStatus.OPEN)

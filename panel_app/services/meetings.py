@@ -54,7 +54,7 @@ from panel_app.services import outbox
 from panel_app.services import actions as action_service
 from panel_app.services import referral_views
 from panel_app.services import referrals as referral_service
-from panel_app.services.base import Problems, check_version, page_of
+from panel_app.services.base import Problems, check_version, one_text, page_of
 from panel_app.services.clock import local_date, local_timezone, today
 
 LOCATION_MAX = 200
@@ -290,9 +290,7 @@ def reschedule(actor: User, meeting: PanelMeeting, details: MeetingDetails, vers
 def cancel(actor: User, meeting: PanelMeeting, reason: str | None, version: int | None = None) -> None:
     """Cancel a meeting: the invited agencies' calendars remove it (METHOD:CANCEL)."""
     _require_step(actor, meeting, "cancel", lambda: check_version(meeting, version, _STALE))
-    problems = Problems()
-    reason = problems.text("reason", reason, TEXT_MAX)
-    problems.raise_if_any()
+    reason = one_text("reason", reason, TEXT_MAX)
     meeting.status = MeetingStatus.CANCELLED
     meeting.cancellation_reason = reason
     meeting.sequence += 1
@@ -560,9 +558,7 @@ def send_update(actor: User, request: UpdateRequest, text: str, pathway: Pathway
     if not policy.is_asked(actor, request):
         raise Forbidden(_("Only the agency asked can send this update."))
     _require_item_step(actor, request.item, "send_update")
-    problems = Problems()
-    text_value = problems.text("update", text, TEXT_MAX, required=_("Enter your update"))
-    problems.raise_if_any()
+    text_value = one_text("update", text, TEXT_MAX, required=_("Enter your update"))
     request.response = text_value
     request.pathway = pathway
     request.responded_at = utcnow()
@@ -575,9 +571,7 @@ def record_views(actor: User, item: AgendaItem, views: str | None, version: int 
     """The young person's own views, gathered before the panel, attached to their agenda item."""
     _require_item_step(actor, item, "record_views")
     check_version(item, version, _l("Someone else changed this case's notes since you opened them."))
-    problems = Problems()
-    item.young_person_views = problems.text("young_person_views", views, TEXT_MAX)
-    problems.raise_if_any()
+    item.young_person_views = one_text("young_person_views", views, TEXT_MAX)
     item.updated_by_id = actor.id
     audit.record("meeting.views", actor=actor, record_type="referral", record_id=item.referral_id,
                  detail={"meeting_id": item.meeting_id})
@@ -683,9 +677,7 @@ def mark_held(actor: User, meeting: PanelMeeting, version: int | None = None) ->
 
 def save_minutes(actor: User, meeting: PanelMeeting, notes: str | None, version: int | None = None) -> None:
     _require_step(actor, meeting, "save_minutes", lambda: check_version(meeting, version, _STALE))
-    problems = Problems()
-    meeting.minutes_notes = problems.text("minutes_notes", notes, TEXT_MAX)
-    problems.raise_if_any()
+    meeting.minutes_notes = one_text("minutes_notes", notes, TEXT_MAX)
     audit.record("meeting.minutes", actor=actor, record_type="meeting", record_id=meeting.id)
 
 

@@ -38,7 +38,7 @@ from panel_app.models import (
     utcnow,
 )
 from panel_app.pathways import Pathway
-from panel_app.services.base import Problems, check_version, narrowed, page_of, record_change
+from panel_app.services.base import Problems, check_version, narrowed, one_text, page_of, record_change
 from panel_app.services.clock import today
 
 # Lengths, shared by the forms, the API and the checks below.
@@ -407,9 +407,7 @@ def _link_young_person(actor: User, referral: Referral, young_person_id: int) ->
 def decline(actor: User, referral: Referral, reason: str, version: int | None = None) -> None:
     """The broker declines a submitted referral, saying why (the referrer sees the reason)."""
     _require_step(actor, referral, "decline", version)
-    problems = Problems()
-    reason_text = problems.text("reason", reason, NOTE_MAX, required=_("Enter why the referral is declined"))
-    problems.raise_if_any()
+    reason_text = one_text("reason", reason, NOTE_MAX, required=_("Enter why the referral is declined"))
     referral.status = ReferralStatus.DECLINED
     referral.decline_reason = reason_text
     referral.information_requested = None
@@ -419,9 +417,7 @@ def decline(actor: User, referral: Referral, reason: str, version: int | None = 
 def request_information(actor: User, referral: Referral, question: str, version: int | None = None) -> None:
     """The broker asks the referrer for more before deciding."""
     _require_step(actor, referral, "request_information", version)
-    problems = Problems()
-    text = problems.text("question", question, NOTE_MAX, required=_("Enter what you need to know"))
-    problems.raise_if_any()
+    text = one_text("question", question, NOTE_MAX, required=_("Enter what you need to know"))
     referral.information_requested = text
     record_change(referral, actor, "referral.request_information", kind="information_requested", question=text)
 
@@ -429,9 +425,7 @@ def request_information(actor: User, referral: Referral, question: str, version:
 def provide_information(actor: User, referral: Referral, answer: str, version: int | None = None) -> None:
     """The referring agency answers the broker's question."""
     _require_step(actor, referral, "provide_information", version)
-    problems = Problems()
-    text = problems.text("answer", answer, REASON_MAX, required=_("Enter the information the broker asked for"))
-    problems.raise_if_any()
+    text = one_text("answer", answer, REASON_MAX, required=_("Enter the information the broker asked for"))
     referral.information_requested = None
     record_change(referral, actor, "referral.provide_information", kind="information_provided", answer=text)
 
@@ -530,10 +524,8 @@ def close(actor: User, referral: Referral, reason: ClosureReason, note: str | No
           version: int | None = None) -> None:
     """Close the referral with how it ended (completed, disengaged, transferred, ...)."""
     _require_step(actor, referral, "close", version)
-    problems = Problems()
-    note = problems.text("note", note, NOTE_MAX,
-                         required=_("Say what happened") if reason is ClosureReason.OTHER else None)
-    problems.raise_if_any()
+    note = one_text("note", note, NOTE_MAX,
+                    required=_("Say what happened") if reason is ClosureReason.OTHER else None)
     referral.status = ReferralStatus.CLOSED
     referral.closure_reason = reason
     referral.closure_note = note
