@@ -8,6 +8,16 @@ from typing import Any
 from flask import Flask
 
 
+def template_folder(package_path: str) -> str:
+    """The templates: the repository's top-level ``templates/`` beside the package in a checkout (and
+    an editable install), or ``panel_app/templates`` inside an installed package (pyproject.toml maps
+    one onto the other when the package is built)."""
+    installed = os.path.join(package_path, "templates")
+    if os.path.isdir(installed):
+        return installed
+    return os.path.join(os.path.dirname(package_path), "templates")
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the application: settings from the environment (then ``config``), extensions,
     blueprints, the route guard and error pages, and the ``flask`` commands."""
@@ -36,7 +46,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.jinja_loader = ChoiceLoader(
         [
-            FileSystemLoader(os.path.join(app.root_path, "templates")),
+            FileSystemLoader(template_folder(app.root_path)),
             PrefixLoader(
                 {
                     "govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja"),

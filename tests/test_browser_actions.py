@@ -13,6 +13,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from panel_app.extensions import db
@@ -96,8 +97,7 @@ def test_housing_updates_an_overdue_action_from_my_actions_and_the_broker_sees_i
     # The broker's follow-up, before.
     broker = signed_in_page(browser, live_server, "broker.north@demo.test")
     broker.get_by_role("navigation", name="Menu").get_by_role("link", name="Follow-up").click()
-    broker.wait_for_selector("h1")
-    assert broker.get_by_role("heading", level=1).inner_text() == "Actions slipping"
+    expect(broker.get_by_role("heading", level=1)).to_have_text("Actions slipping")  # the new page, not home's
     overdue_before = _overdue_on_follow_up(broker)
     assert overdue_before >= 1
 

@@ -27,7 +27,7 @@ from tests.conftest import sign_in
 from tests.factories import make_agency, make_gap, make_meeting, make_partnership, make_referral, make_region, make_user
 
 ROOT = Path(__file__).resolve().parents[1]
-EMAILS = ROOT / "panel_app" / "templates" / "emails"
+EMAILS = ROOT / "templates" / "emails"
 # An address with a path, as behind a council's reverse proxy: links must keep the path.
 BASE = "https://panels.example.org/resettlement"
 LINK = re.compile(r"https?://[^\s,]+")
@@ -131,8 +131,7 @@ def _contexts(world: World) -> dict[str, dict]:
         "meeting_pack.txt": {"agency": housing, "meeting": meeting},
         "meeting_minutes.txt": {"agency": housing, "meeting": meeting},
         "gap_escalated.txt": {"gap": world.gap, "evidence": evidence, "note": "Please commission 4 beds & a key worker."},
-        "gap_response.txt": {"gap": world.gap, "responder": world.broker, "response": "Commissioning <now> & soon",
-                             "status": "In progress"},
+        "gap_response.txt": {"gap": world.gap, "responder": world.broker, "response": "Commissioning <now> & soon"},
     }
 
 

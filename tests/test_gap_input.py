@@ -444,6 +444,15 @@ def test_a_response_with_a_bad_field_is_refused(world: World, send: Any, door: s
         assert api[1] in api_fields(response, api[0])
 
 
+
+@pytest.mark.parametrize("status", ["open", "escalated", "closed"])
+def test_a_response_status_the_api_refuses_names_the_three_it_takes(world: World, send: Any, status: str) -> None:
+    # The enum has five statuses; a response may leave the gap at only three, and the message says which.
+    response, before = send("api", LEAD, respond_url(world, "api"), response_body(world, "api", {"status": status}))
+    checked(response, 400)
+    assert snapshot() == before
+    assert api_fields(response, 400)["status"] == "Input should be 'in_progress', 'resolved' or 'accepted'"
+
 # --- 5. The escalation note --------------------------------------------------------------------------
 
 # (id, note, API status, page (status, message)): never a 500, even for a NUL that PostgreSQL refuses.

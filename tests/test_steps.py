@@ -44,8 +44,8 @@ from panel_app.services import referrals as service
 from tests.conftest import client_for, csrf_token_from
 from tests.factories import make_agency, make_meeting, make_partnership, make_referral, make_user
 
-ROOT = Path(__file__).resolve().parents[1] / "panel_app"
-SCANNED = [ROOT / "templates", ROOT / "web", ROOT / "api"]
+ROOT = Path(__file__).resolve().parents[1]
+SCANNED = [ROOT / "templates", ROOT / "panel_app" / "web", ROOT / "panel_app" / "api"]
 
 # The project's hook, and the other shapes a role or status decision takes in Python and Jinja.
 FORBIDDEN_SHAPES = {
@@ -68,7 +68,7 @@ def _scanned_files() -> list[Path]:
 # SQL filter on a model's column (``Action.status == ActionStatus.BLOCKED``: which of the records in
 # the person's scope a list or a figure counts) chooses what to show, not who may see or do what, so
 # the status shapes here look only at a lower-case name before ``.status``.
-SCANNED_BELOW = [ROOT / "services", ROOT / "documents"]
+SCANNED_BELOW = [ROOT / "panel_app" / "services", ROOT / "panel_app" / "documents"]
 SERVICE_SHAPES = {
     "a role or status value compared": FORBIDDEN_SHAPES["a role or status value compared"],
     "a role compared by identity": re.compile(r"\brole\s+is\s+(not\s+)?Role\."),
@@ -83,14 +83,14 @@ SERVICE_SHAPES = {
 }
 # The lines of the services that match and are not an access decision: (file, the line) -> why.
 NOT_ACCESS_DECISIONS = {
-    ("services/accounts.py", "if role is Role.AGENCY_STAFF and agency is None:"):
+    ("panel_app/services/accounts.py", "if role is Role.AGENCY_STAFF and agency is None:"):
         "what an account is when it is created (staff belong to an agency), not what it may do",
-    ("services/accounts.py", "if role is Role.STRATEGIC_LEAD and region is None:"):
+    ("panel_app/services/accounts.py", "if role is Role.STRATEGIC_LEAD and region is None:"):
         "what an account is when it is created (a lead oversees a region), not what it may do",
-    ("services/meetings.py", "if item.referral.status is ReferralStatus.ACCEPTED:"):
+    ("panel_app/services/meetings.py", "if item.referral.status is ReferralStatus.ACCEPTED:"):
         "a consequence of a meeting being held (a case discussed for the first time becomes active), "
         "not a step anyone takes",
-    ("services/dashboard.py", ".where(gaps.c.status == GapStatus.ESCALATED.value)"):
+    ("panel_app/services/dashboard.py", ".where(gaps.c.status == GapStatus.ESCALATED.value)"):
         "a figure (escalations waiting), counted in SQL on an aliased table within the person's scope",
 }
 
@@ -103,9 +103,10 @@ def _service_lines() -> list[tuple[str, int, str]]:
 
 def test_the_scan_reads_the_folders_it_means_to() -> None:
     names = {path.relative_to(ROOT).as_posix() for path in _scanned_files()}
-    assert {"templates/referrals/show.html", "web/referrals.py", "api/referrals.py"} <= names
+    assert {"templates/referrals/show.html", "panel_app/web/referrals.py", "panel_app/api/referrals.py"} <= names
     below = {name for name, _number, _line in _service_lines()}
-    assert {"services/referrals.py", "services/meetings.py", "documents/calendar.py"} <= below
+    assert {"panel_app/services/referrals.py", "panel_app/services/meetings.py",
+            "panel_app/documents/calendar.py"} <= below
 
 
 @pytest.mark.parametrize("shape", sorted(FORBIDDEN_SHAPES))

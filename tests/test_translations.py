@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
 from bs4 import BeautifulSoup, Comment, Doctype
 from flask import Flask
@@ -27,7 +28,6 @@ from tests.factories import make_agency, make_partnership, make_region, make_use
 ROOT = Path(__file__).resolve().parents[1]
 PSEUDO = "eo"  # a locale this service will never ship, used only for this check
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
-METHODS = [("**/templates/**.html", "jinja2"), ("**/templates/**.txt", "jinja2"), ("**.py", "python")]
 WRAPPED = re.compile(r"⟦[^⟦⟧]*⟧")  # innermost first: translated text can hold translated text
 
 
@@ -38,14 +38,14 @@ def _pseudo(text: str) -> str:
 @pytest.fixture(scope="module")
 def pseudo_translations(tmp_path_factory: pytest.TempPathFactory) -> Path:
     catalog = Catalog(locale=PSEUDO)
-    for package in ("panel_app", "agencies"):
-        for _filename, _line, message, _comments, context in extract_from_dir(
-            ROOT / package, METHODS, keywords=KEYWORDS, options_map={"**/templates/**.html": {}, "**/templates/**.txt": {}}
-        ):
-            if isinstance(message, tuple):
-                catalog.add(message, tuple(_pseudo(m) for m in message[:2]), context=context)
-            else:
-                catalog.add(message, _pseudo(message), context=context)
+    # What the real extraction reads (babel.cfg: the Python of panel_app/ and agencies/, templates/).
+    with open(ROOT / "babel.cfg") as config:
+        methods, options = parse_mapping_cfg(config)
+    for _filename, _line, message, _comments, context in extract_from_dir(ROOT, methods, options, keywords=KEYWORDS):
+        if isinstance(message, tuple):
+            catalog.add(message, tuple(_pseudo(m) for m in message[:2]), context=context)
+        else:
+            catalog.add(message, _pseudo(message), context=context)
     assert len(catalog) > 50, "extraction found suspiciously few strings"
     directory = tmp_path_factory.mktemp("translations")
     (directory / PSEUDO / "LC_MESSAGES").mkdir(parents=True)

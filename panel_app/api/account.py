@@ -44,7 +44,7 @@ def me() -> ResponseReturnValue:
         id=user.id,
         email=user.email,
         name=user.name,
-        role=user.role.value,
+        role=user.role,
         agency=AgencyOut.model_validate(user.agency) if user.agency else None,
         partnership_ids=partnerships.partnership_ids_for(user),
     )

@@ -17,8 +17,7 @@ from panel_app.api.schemas import (
     AgencyOut,
     ErrorOut,
 )
-from panel_app.models import Action, ActionStatus, User
-from panel_app.pathways import Pathway
+from panel_app.models import Action, User
 from panel_app.services import actions as service
 from panel_app.services import referrals as referral_service
 
@@ -26,14 +25,13 @@ from panel_app.services import referrals as referral_service
 def _body(viewer: User, action: Action, *, history: bool = False) -> dict:
     visible = policy.can_read_action(viewer, action)
     body = ActionOut(
-        id=action.id, referral_id=action.referral_id, pathway=action.pathway.value,
+        id=action.id, referral_id=action.referral_id, pathway=action.pathway,
         agency=AgencyOut.model_validate(action.owner_agency), owner_user_id=action.owner_user_id,
-        due_date=action.due_on, status=action.status.value, outcome=action.outcome if visible else None,
-        not_done_reason=action.not_done_reason.value if action.not_done_reason else None,
+        due_date=action.due_on, status=action.status, outcome=action.outcome if visible else None,
+        not_done_reason=action.not_done_reason,
         meeting_id=action.meeting_id, version=action.version,
         history=[ActionUpdateOut(at=u.at, by_user_id=u.by_id, note=u.note if visible else None,
-                                 status_from=u.status_from.value if u.status_from else None,
-                                 status_to=u.status_to.value if u.status_to else None,
+                                 status_from=u.status_from, status_to=u.status_to,
                                  due_from=u.due_from, due_to=u.due_to) for u in action.updates] if history else None,
         **({"description": action.description} if visible else {}),
     )
@@ -55,7 +53,7 @@ def action_create(referral_id: int) -> ResponseReturnValue:
     referral = referral_service.get_referral(caller, referral_id)
     with fields_named(due_on="due_date"):
         action = service.create_action(caller, referral, service.NewAction(
-            pathway=Pathway(data.pathway), description=data.description, agency_id=data.agency_id,
+            pathway=data.pathway, description=data.description, agency_id=data.agency_id,
             due_on=data.due_date, owner_user_id=data.owner_user_id))
     return jsonify(_body(caller, action)), 201
 
@@ -100,6 +98,6 @@ def action_update(action_id: int) -> ResponseReturnValue:
     action = service.get_action(caller, action_id)
     with fields_named(due_on="due_date"):
         service.update_action(caller, action, service.ActionChange(
-            version=data.version, status=ActionStatus(data.status) if data.status else None, note=data.note,
+            version=data.version, status=data.status, note=data.note,
             due_on=data.due_date, outcome=data.outcome))
     return jsonify(_body(caller, action, history=True))

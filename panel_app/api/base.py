@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Callable, Iterator, TypeVar
 
 from flask import Blueprint, request
@@ -62,6 +63,12 @@ def fields_named(**api_names: str) -> Iterator[None]:
     except PanelError as error:
         error.fields = {api_names.get(name, name): message for name, message in error.fields.items()}
         raise
+
+
+def values_of(kind: type[Enum]) -> str:
+    """An enum's values as the OpenAPI document's words for a parameter: "low, medium, high or critical"."""
+    values = [str(member.value) for member in kind]
+    return " or ".join([", ".join(values[:-1]), values[-1]] if len(values) > 1 else values)
 
 
 def _fields_of(error: ValidationError) -> dict[str, str]:

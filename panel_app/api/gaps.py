@@ -8,11 +8,10 @@ from flask_babel import gettext as _
 from flask.typing import ResponseReturnValue
 
 from panel_app import policy
-from panel_app.api.base import actor, api, documented, fields_named, read_body, read_query
+from panel_app.api.base import actor, api, documented, fields_named, read_body, read_query, values_of
 from panel_app.api.schemas import EscalateIn, ErrorOut, GapIn, GapList, GapOut, GapQuery, ResponseIn
 from panel_app.errors import Forbidden
 from panel_app.models import GapSeverity, GapStatus, ServiceGap, User
-from panel_app.pathways import Pathway
 from panel_app.services import gap_reports
 from panel_app.services import gaps as service
 from panel_app.throttling import pdf_per_person
@@ -20,8 +19,8 @@ from panel_app.throttling import pdf_per_person
 
 def _body(viewer: User, gap: ServiceGap, evidence: service.Evidence, named: list[int] | None = None) -> dict:
     body = GapOut(
-        id=gap.id, partnership_id=gap.partnership_id, pathway=gap.pathway.value, title=gap.title,
-        description=gap.description, severity=gap.severity.value, status=gap.status.value, logged_at=gap.logged_at,
+        id=gap.id, partnership_id=gap.partnership_id, pathway=gap.pathway, title=gap.title,
+        description=gap.description, severity=gap.severity, status=gap.status, logged_at=gap.logged_at,
         escalated_at=gap.escalated_at, owner=gap.owner, target_date=gap.target_on,
         young_people_affected=evidence.young_people, longest_wait_days=evidence.longest_wait_days,
         agencies_raising=evidence.agencies, version=gap.version,
@@ -47,8 +46,8 @@ def gap_create() -> ResponseReturnValue:
     data = read_body(GapIn)
     caller = actor()
     gap = service.log_gap(caller, service.NewGap(
-        partnership_id=data.partnership_id, pathway=Pathway(data.pathway), title=data.title,
-        description=data.description, severity=GapSeverity(data.severity), referral_ids=data.referral_ids))
+        partnership_id=data.partnership_id, pathway=data.pathway, title=data.title,
+        description=data.description, severity=data.severity, referral_ids=data.referral_ids))
     return jsonify(_detail(caller, service.get_gap(caller, gap.id))), 201
 
 
@@ -58,16 +57,15 @@ def gap_create() -> ResponseReturnValue:
     tag="Gaps",
     query={"page": "Page number, from 1", "per_page": "Items per page, at most 100",
            "partnership_id": "Only this partnership", "pathway": "Only this pathway",
-           "status": "open, escalated, in_progress, resolved or accepted", "severity": "low, medium, high or critical"},
+           "status": values_of(GapStatus), "severity": values_of(GapSeverity)},
     responses={200: GapList, 400: ErrorOut, 401: ErrorOut},
 )
 def gaps_list() -> ResponseReturnValue:
     query = read_query(GapQuery)
     caller = actor()
     rows, total = service.register(caller, service.GapFilters(
-        partnership_id=query.partnership_id, pathway=Pathway(query.pathway) if query.pathway else None,
-        status=GapStatus(query.status) if query.status else None,
-        severity=GapSeverity(query.severity) if query.severity else None), page=query.page, per_page=query.per_page)
+        partnership_id=query.partnership_id, pathway=query.pathway, status=query.status, severity=query.severity),
+        page=query.page, per_page=query.per_page)
     return jsonify(GapList(items=[_body(caller, gap, evidence) for gap, evidence in rows], total=total)
                    .model_dump(mode="json", exclude_unset=True))
 
@@ -101,7 +99,7 @@ def gap_response(gap_id: int) -> ResponseReturnValue:
     caller = actor()
     gap = service.get_gap(caller, gap_id)
     with fields_named(target_on="target_date"):
-        service.respond(caller, gap, data.response, GapStatus(data.status), data.owner, data.target_date)
+        service.respond(caller, gap, data.response, data.status, data.owner, data.target_date)
     return jsonify(_detail(caller, gap))
 
 

@@ -19,7 +19,7 @@ from panel_app.api.schemas import (
     UpdateOut,
     YoungPersonOut,
 )
-from panel_app.models import AgendaKind, PanelMeeting, User
+from panel_app.models import PanelMeeting, User
 from panel_app.services import meetings as service
 from panel_app.throttling import pdf_per_person
 
@@ -32,24 +32,24 @@ def _meeting_body(viewer: User, meeting: PanelMeeting, rows: list[service.Agenda
         agenda.append(AgendaItemOut(
             id=item.id,
             position=item.position,
-            kind=item.kind.value,
+            kind=item.kind,
             minutes_allotted=item.minutes_allotted,
             referral_id=item.referral_id if row.full else None,
             young_person=YoungPersonOut.model_validate(item.referral.young_person) if row.full else None,
             restricted=None if row.full else RestrictedCaseOut(
-                initials=row.initials, age=row.age, pathways_of_need=[p.value for p in row.pathways_of_need]),
+                initials=row.initials, age=row.age, pathways_of_need=row.pathways_of_need),
             information_sent_by=[u.agency_id for u in row.updates if u.responded_at is not None],
             # row.notes and row.updates hold only what the caller may read (policy.can_read_text_about).
-            notes=[CaseNoteOut(pathway=n.pathway.value if n.pathway else None, text=n.text) for n in row.notes],
+            notes=[CaseNoteOut(pathway=n.pathway, text=n.text) for n in row.notes],
             decisions=item.decisions if row.full else None,
-            updates=[UpdateOut(agency_id=u.agency_id, pathway=u.pathway.value if u.pathway else None,
+            updates=[UpdateOut(agency_id=u.agency_id, pathway=u.pathway,
                                text=u.response, sent_at=u.responded_at)
                      for u in row.updates if u.responded_at is not None and u.response is not None],
         ))
     return MeetingOut(
         id=meeting.id, partnership_id=meeting.partnership_id, starts_at=meeting.starts_at, ends_at=meeting.ends_at,
-        location=meeting.location, online_link=meeting.online_link, status=meeting.status.value,
-        minutes_status=meeting.minutes_status.value, invited_agency_ids=[a.id for a in meeting.invited_agencies],
+        location=meeting.location, online_link=meeting.online_link, status=meeting.status,
+        minutes_status=meeting.minutes_status, invited_agency_ids=[a.id for a in meeting.invited_agencies],
         uid=meeting.uid, sequence=meeting.sequence, agenda=agenda, version=meeting.version,
     ).model_dump(mode="json")
 
@@ -120,7 +120,7 @@ def meeting_agenda_add(meeting_id: int) -> ResponseReturnValue:
     data = read_body(AgendaIn)
     caller = actor()
     meeting = service.get_meeting(caller, meeting_id)
-    item = service.add_to_agenda(caller, meeting, data.referral_id, AgendaKind(data.kind), data.minutes_allotted)
+    item = service.add_to_agenda(caller, meeting, data.referral_id, data.kind, data.minutes_allotted)
     row = next(r for r in service.agenda(caller, meeting) if r.item.id == item.id)
     return jsonify(_meeting_body(caller, meeting, [row])["agenda"][0]), 201
 

@@ -14,7 +14,7 @@ from panel_app.services import partnerships
 @api.route("/pathways")
 @documented("The seven resettlement pathways", tag="Reference", responses={200: [PathwayOut], 401: ErrorOut})
 def pathways() -> ResponseReturnValue:
-    return jsonify([PathwayOut(key=p.value, name=p.label, number=p.number).model_dump() for p in Pathway])
+    return jsonify([PathwayOut(key=p, name=p.label, number=p.number).model_dump(mode="json") for p in Pathway])
 
 
 @api.route("/partnerships")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
-from panel_app.api.base import actor, api, documented, read_body, read_query
+from panel_app.api.base import actor, api, documented, read_body, read_query, values_of
 from panel_app.api.schemas import (
     AgencyOut,
     ConsentOut,
@@ -24,8 +24,7 @@ from panel_app.api.schemas import (
     StageOut,
     YoungPersonOut,
 )
-from panel_app.models import LegalStatus, NeedRating, Referral, ReferralStatus, User
-from panel_app.pathways import Pathway
+from panel_app.models import Referral, ReferralStatus, User
 from panel_app.services import referral_views
 from panel_app.services import referrals as service
 
@@ -33,7 +32,7 @@ from panel_app.services import referrals as service
 def _summary_fields(viewer: User, referral: Referral) -> dict:
     return {
         "id": referral.id,
-        "status": referral.status.value,
+        "status": referral.status,
         "partnership_id": referral.partnership_id,
         "young_person": YoungPersonOut.model_validate(referral.young_person),
         "referring_agency": AgencyOut.model_validate(referral.referring_agency),
@@ -49,13 +48,13 @@ def _detail(viewer: User, referral: Referral) -> dict:
     needs = {}
     for need in record.needs:
         # A note the caller may not read is left out entirely, not sent empty.
-        needs[need.pathway.value] = (NeedOut(rating=need.rating.value) if need.note_hidden
-                                     else NeedOut(rating=need.rating.value, note=need.note))
+        needs[need.pathway] = (NeedOut(rating=need.rating) if need.note_hidden
+                               else NeedOut(rating=need.rating, note=need.note))
     consent = record.consent
     body = ReferralOut(
         **_summary_fields(viewer, referral),
         reason=referral.reason,
-        legal_status=referral.legal_status.value,
+        legal_status=referral.legal_status,
         sentenced_on=referral.sentenced_on,
         order_ends_on=referral.order_ends_on,
         after_recall=referral.after_recall,
@@ -66,12 +65,12 @@ def _detail(viewer: User, referral: Referral) -> dict:
             agency_ids=[agency.id for agency in consent.agencies], review_on=consent.review_on,
             withdrawn_on=consent.withdrawn_on),
         agencies=[InvolvedAgencyOut(id=a.agency_id, name=a.name, reasons=a.reasons,
-                                    pathways=[p.value for p in a.pathways]) for a in record.agencies],
+                                    pathways=a.pathways) for a in record.agencies],
         previous_referral_id=referral.previous_referral_id if record.previous_visible else None,
         **({"possible_matches": [YoungPersonOut.model_validate(p) for p in record.possible_matches]}
            if record.possible_matches else {}),
         decline_reason=referral.decline_reason,
-        closure_reason=referral.closure_reason.value if referral.closure_reason else None,
+        closure_reason=referral.closure_reason,
         version=referral.version,
     )
     return body.model_dump(mode="json", exclude_unset=True)
@@ -101,12 +100,12 @@ def referral_create() -> ResponseReturnValue:
             agency_ids=data.consent.agency_ids or [],
             review_on=data.consent.review_on,
         ),
-        legal_status=LegalStatus(data.legal_status),
+        legal_status=data.legal_status,
         sentenced_on=data.sentenced_on,
         expected_release_on=data.expected_release_on,
         order_ends_on=data.order_ends_on,
         after_recall=data.after_recall,
-        needs={Pathway(key): service.NeedInput(NeedRating(need.rating), need.note) for key, need in data.needs.items()},
+        needs={pathway: service.NeedInput(need.rating, need.note) for pathway, need in data.needs.items()},
         referring_agency_id=data.referring_agency_id,
     )
     caller = actor()
@@ -120,7 +119,7 @@ def referral_create() -> ResponseReturnValue:
     "The referrals the caller may see",
     tag="Referrals",
     query={"page": "Page number, from 1", "per_page": "Items per page, at most 100",
-           "partnership_id": "Only this partnership", "status": "submitted, accepted, declined, active or closed",
+           "partnership_id": "Only this partnership", "status": values_of(ReferralStatus),
            "stage": "Only this stage number", "pathway": "With a red or amber need on this pathway",
            "rating": "With this rating (on the pathway, if given)",
            "release_within_weeks": "Expected release within this many weeks",
@@ -132,10 +131,10 @@ def referrals_list() -> ResponseReturnValue:
     caller = actor()
     filters = service.ReferralFilters(
         partnership_id=query.partnership_id,
-        status=ReferralStatus(query.status) if query.status else None,
+        status=query.status,
         stage=query.stage,
-        pathway=Pathway(query.pathway) if query.pathway else None,
-        rating=NeedRating(query.rating) if query.rating else None,
+        pathway=query.pathway,
+        rating=query.rating,
         release_within_weeks=query.release_within_weeks,
         search=query.q,
     )
@@ -164,7 +163,7 @@ def referral_share(referral_id: int) -> ResponseReturnValue:
     data = read_body(ShareIn)
     caller = actor()
     referral = service.get_referral(caller, referral_id)
-    service.share(caller, referral, data.agency_id, [Pathway(p) for p in data.pathways or []])
+    service.share(caller, referral, data.agency_id, data.pathways or [])
     return jsonify(_detail(caller, referral))
 
 

@@ -1,19 +1,47 @@
 """The shapes of the API's bodies (docs/api.md), as pydantic models: they check what comes in and
-describe what goes out in the OpenAPI document."""
+describe what goes out in the OpenAPI document.
+
+A field that holds one of our enums is typed with the enum itself: the JSON carries its values (the
+keys docs/api.md lists), the OpenAPI document lists them, and a wrong one is refused naming them."""
 
 from __future__ import annotations
 
 import datetime as dt
 from datetime import date, datetime
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from panel_app.models import (
+    ActionStatus,
+    AgendaKind,
+    ClosureReason,
+    GapSeverity,
+    GapStatus,
+    LegalStatus,
+    MeetingStatus,
+    MinutesStatus,
+    NeedRating,
+    NotDoneReason,
+    ReferralStatus,
+    Role,
+)
 from panel_app.models.base import MAX_ID
+from panel_app.pathways import Pathway
+from panel_app.services.gaps import RESPONSE_STATUSES
 from panel_app.services.referrals import ADDRESS_MAX, NAME_MAX, NOTE_MAX, REASON_MAX, SHORT_MAX
 
 # A record's id: a number too large to be one is an error in the request, not in the database.
 RecordId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def some_of(members: Sequence[StrEnum]) -> Any:
+    """A field that takes only some members of an enum. Checked (and listed in the OpenAPI document)
+    as a Literal of their values, since pydantic would name a Literal of the members by their reprs
+    in its error message; the model then holds the members themselves."""
+    return Annotated[Literal[tuple(member.value for member in members)], AfterValidator(type(members[0]))]
 
 
 class Incoming(BaseModel):
@@ -55,13 +83,13 @@ class MeOut(Outgoing):
     id: int
     email: str
     name: str
-    role: str = Field(description="broker, agency_staff, strategic_lead or admin")
+    role: Role
     agency: AgencyOut | None
     partnership_ids: list[int]
 
 
 class PathwayOut(Outgoing):
-    key: str
+    key: Pathway
     name: str
     number: int
 
@@ -81,11 +109,6 @@ class PartnershipList(Outgoing):
 
 # --- Referrals ----------------------------------------------------------------------------------
 
-PathwayKey = Literal["accommodation", "ete", "health", "substance_misuse", "families", "finance", "transitions"]
-RatingKey = Literal["red", "amber", "green", "none"]
-StatusKey = Literal["submitted", "accepted", "declined", "active", "closed"]
-
-
 class YoungPersonIn(Incoming):
     given_name: str = Field(min_length=1, max_length=NAME_MAX)
     family_name: str = Field(min_length=1, max_length=NAME_MAX)
@@ -99,7 +122,7 @@ class YoungPersonIn(Incoming):
 
 
 class NeedIn(Incoming):
-    rating: RatingKey
+    rating: NeedRating
     note: str | None = Field(default=None, max_length=NOTE_MAX)
 
 
@@ -115,9 +138,9 @@ class ReferralIn(Incoming):
     partnership_id: RecordId
     young_person: YoungPersonIn
     reason: str = Field(min_length=1, max_length=REASON_MAX)
-    needs: dict[PathwayKey, NeedIn] = Field(default_factory=dict)
+    needs: dict[Pathway, NeedIn] = Field(default_factory=dict)
     consent: ConsentIn
-    legal_status: Literal["custody", "community_order", "other"] = "other"
+    legal_status: LegalStatus = LegalStatus.OTHER
     sentenced_on: dt.date | None = None
     expected_release_on: dt.date | None = None
     order_ends_on: dt.date | None = None
@@ -142,7 +165,7 @@ class DeclineIn(Incoming):
 
 class ShareIn(Incoming):
     agency_id: RecordId
-    pathways: list[PathwayKey] | None = Field(default=None, description="The pathways the agency will work on; "
+    pathways: list[Pathway] | None = Field(default=None, description="The pathways the agency will work on; "
                                               "its usual ones if left out")
 
 
@@ -152,10 +175,10 @@ class ReferralQuery(BaseModel):
     page: int = Field(default=1, ge=1)
     per_page: int = Field(default=25, ge=1, le=100)
     partnership_id: RecordId | None = None
-    status: StatusKey | None = None
+    status: ReferralStatus | None = None
     stage: int | None = Field(default=None, ge=1, le=50)
-    pathway: PathwayKey | None = None
-    rating: RatingKey | None = None
+    pathway: Pathway | None = None
+    rating: NeedRating | None = None
     release_within_weeks: int | None = Field(default=None, ge=1, le=104)
     q: str | None = Field(default=None, max_length=100)
 
@@ -174,7 +197,7 @@ class YoungPersonOut(Outgoing):
 
 
 class NeedOut(Outgoing):
-    rating: RatingKey
+    rating: NeedRating
     note: str | None = Field(default=None, description="Absent when the caller may not read it (a restricted "
                                                         "pathway the caller does not work on)")
 
@@ -192,7 +215,7 @@ class InvolvedAgencyOut(Outgoing):
     id: int
     name: str
     reasons: list[str]
-    pathways: list[PathwayKey]
+    pathways: list[Pathway]
 
 
 class FlagOut(Outgoing):
@@ -207,7 +230,7 @@ class StageOut(Outgoing):
 
 class ReferralSummaryOut(Outgoing):
     id: int
-    status: StatusKey
+    status: ReferralStatus
     partnership_id: int
     young_person: YoungPersonOut
     referring_agency: AgencyOut
@@ -219,12 +242,12 @@ class ReferralSummaryOut(Outgoing):
 
 class ReferralOut(ReferralSummaryOut):
     reason: str
-    legal_status: str
+    legal_status: LegalStatus
     sentenced_on: dt.date | None
     order_ends_on: dt.date | None
     after_recall: bool
     stage_detail: StageOut
-    needs: dict[PathwayKey, NeedOut]
+    needs: dict[Pathway, NeedOut]
     consent: ConsentOut | None
     agencies: list[InvolvedAgencyOut]
     previous_referral_id: int | None = None
@@ -232,7 +255,7 @@ class ReferralOut(ReferralSummaryOut):
         default=None, description="The broker's triage only: records of the partnership with this young person's "
         "names and date of birth, possibly the same young person")
     decline_reason: str | None
-    closure_reason: str | None
+    closure_reason: ClosureReason | None
     version: int
 
 
@@ -257,7 +280,7 @@ class MeetingIn(Incoming):
 
 class AgendaIn(Incoming):
     referral_id: RecordId
-    kind: Literal["new", "review", "escalation"]
+    kind: AgendaKind
     minutes_allotted: int | None = Field(default=None, ge=1, le=240)
 
 
@@ -273,17 +296,17 @@ class MeetingQuery(BaseModel):
 class RestrictedCaseOut(Outgoing):
     initials: str
     age: int
-    pathways_of_need: list[PathwayKey]
+    pathways_of_need: list[Pathway]
 
 
 class CaseNoteOut(Outgoing):
-    pathway: PathwayKey | None = Field(description="The pathway the note is about; null for the general note")
+    pathway: Pathway | None = Field(description="The pathway the note is about; null for the general note")
     text: str
 
 
 class UpdateOut(Outgoing):
     agency_id: int
-    pathway: PathwayKey | None = Field(description="The pathway the update is about; null for a general update")
+    pathway: Pathway | None = Field(description="The pathway the update is about; null for a general update")
     text: str
     sent_at: datetime
 
@@ -291,7 +314,7 @@ class UpdateOut(Outgoing):
 class AgendaItemOut(Outgoing):
     id: int
     position: int
-    kind: Literal["new", "review", "escalation"]
+    kind: AgendaKind
     minutes_allotted: int | None
     referral_id: int | None = Field(description="Only for cases the caller may see")
     young_person: YoungPersonOut | None = Field(description="Only for cases the caller may see")
@@ -313,8 +336,8 @@ class MeetingOut(Outgoing):
     ends_at: datetime
     location: str | None
     online_link: str | None
-    status: Literal["scheduled", "held", "cancelled"]
-    minutes_status: Literal["draft", "approved"]
+    status: MeetingStatus
+    minutes_status: MinutesStatus
     invited_agency_ids: list[int]
     uid: str
     sequence: int
@@ -329,11 +352,8 @@ class MeetingList(Outgoing):
 
 # --- Actions ------------------------------------------------------------------------------------
 
-ActionStatusKey = Literal["open", "in_progress", "blocked", "done", "cancelled"]
-
-
 class ActionIn(Incoming):
-    pathway: PathwayKey
+    pathway: Pathway
     description: str = Field(min_length=1, max_length=2_000)
     agency_id: RecordId
     due_date: dt.date
@@ -342,7 +362,7 @@ class ActionIn(Incoming):
 
 class ActionPatch(Incoming):
     version: int = Field(ge=1, description="The version you read: a stale one is a 409")
-    status: ActionStatusKey | None = None
+    status: ActionStatus | None = None
     note: str | None = Field(default=None, max_length=4_000)
     due_date: dt.date | None = None
     outcome: str | None = Field(default=None, max_length=4_000)
@@ -360,8 +380,8 @@ class ActionUpdateOut(Outgoing):
     at: datetime
     by_user_id: int | None
     note: str | None
-    status_from: ActionStatusKey | None
-    status_to: ActionStatusKey | None
+    status_from: ActionStatus | None
+    status_to: ActionStatus | None
     due_from: dt.date | None
     due_to: dt.date | None
 
@@ -369,15 +389,15 @@ class ActionUpdateOut(Outgoing):
 class ActionOut(Outgoing):
     id: int
     referral_id: int
-    pathway: PathwayKey
+    pathway: Pathway
     description: str | None = Field(default=None, description="Absent for an action on a restricted pathway the "
                                                               "caller does not work on")
     agency: AgencyOut
     owner_user_id: int | None
     due_date: dt.date
-    status: ActionStatusKey
+    status: ActionStatus
     outcome: str | None
-    not_done_reason: Literal["change_of_circumstances", "agency_has_not_acted"] | None
+    not_done_reason: NotDoneReason | None
     meeting_id: int | None
     version: int
     history: list[ActionUpdateOut] | None = Field(default=None, description="On GET /actions/{id} and PATCH")
@@ -390,16 +410,12 @@ class ActionList(Outgoing):
 
 # --- Service gaps -------------------------------------------------------------------------------
 
-SeverityKey = Literal["low", "medium", "high", "critical"]
-GapStatusKey = Literal["open", "escalated", "in_progress", "resolved", "accepted"]
-
-
 class GapIn(Incoming):
     partnership_id: RecordId
-    pathway: PathwayKey
+    pathway: Pathway
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(min_length=1, max_length=10_000)
-    severity: SeverityKey
+    severity: GapSeverity
     referral_ids: list[RecordId] = Field(default_factory=list, max_length=500)
 
 
@@ -407,9 +423,13 @@ class EscalateIn(Incoming):
     note: str = Field(min_length=1, max_length=10_000)
 
 
+# A response moves an escalated gap on: it cannot leave it open or escalated (the service says so too).
+GapResponseStatus = some_of(RESPONSE_STATUSES)
+
+
 class ResponseIn(Incoming):
     response: str = Field(min_length=1, max_length=10_000)
-    status: Literal["in_progress", "resolved", "accepted"]
+    status: GapResponseStatus
     owner: str | None = Field(default=None, max_length=200)
     target_date: dt.date | None = None
 
@@ -420,19 +440,19 @@ class GapQuery(BaseModel):
     page: int = Field(default=1, ge=1)
     per_page: int = Field(default=25, ge=1, le=100)
     partnership_id: RecordId | None = None
-    pathway: PathwayKey | None = None
-    status: GapStatusKey | None = None
-    severity: SeverityKey | None = None
+    pathway: Pathway | None = None
+    status: GapStatus | None = None
+    severity: GapSeverity | None = None
 
 
 class GapOut(Outgoing):
     id: int
     partnership_id: int
-    pathway: PathwayKey
+    pathway: Pathway
     title: str
     description: str
-    severity: SeverityKey
-    status: GapStatusKey
+    severity: GapSeverity
+    status: GapStatus
     logged_at: datetime
     escalated_at: datetime | None
     owner: str | None

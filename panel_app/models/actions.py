@@ -7,10 +7,11 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
-from panel_app.models.base import Base, TextEnum, UTCDateTime, utcnow
+from panel_app.models.base import Base, TextEnum, UTCDateTime, labels, utcnow
 from panel_app.pathways import Pathway
 
 
@@ -20,6 +21,9 @@ class ActionStatus(enum.StrEnum):
     BLOCKED = "blocked"
     DONE = "done"
     CANCELLED = "cancelled"
+
+    label = labels(OPEN=_l("Open"), IN_PROGRESS=_l("In progress"), BLOCKED=_l("Blocked"), DONE=_l("Done"),
+                   CANCELLED=_l("Cancelled"))
 
 
 # Still owed: what reminders, escalations and "My actions" are about.
@@ -31,6 +35,13 @@ class NotDoneReason(enum.StrEnum):
 
     CHANGE_OF_CIRCUMSTANCES = "change_of_circumstances"
     AGENCY_HAS_NOT_ACTED = "agency_has_not_acted"
+
+    # As the action's page says it.
+    label = labels(CHANGE_OF_CIRCUMSTANCES=_l("Not done: a change of circumstances"),
+                   AGENCY_HAS_NOT_ACTED=_l("Not done: the agency has not acted"))
+    # As the broker's form offers it, under "Why was it not done?".
+    choice_label = labels(CHANGE_OF_CIRCUMSTANCES=_l("A change of circumstances"),
+                          AGENCY_HAS_NOT_ACTED=_l("The agency has not acted"))
 
 
 class Action(Base):

@@ -1,4 +1,5 @@
-"""What every table shares: the declarative base, UTC timestamps, enum columns stored as text."""
+"""What every table shares: the declarative base, UTC timestamps, enum columns stored as text, and
+the words people read for an enum's values."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.engine import Dialect
 
 from panel_app.extensions import NAMING_CONVENTION, Base, db
 
-__all__ = ["MAX_ID", "NAMING_CONVENTION", "Base", "UTCDateTime", "TextEnum", "db", "utcnow"]
+__all__ = ["MAX_ID", "NAMING_CONVENTION", "Base", "UTCDateTime", "TextEnum", "db", "labels", "utcnow"]
 
 # The largest id a record can have (a 32-bit signed integer on every database): a larger number in
 # a URL or a body names nothing, and is answered as such rather than overflowing a query.
@@ -71,3 +72,14 @@ class TextEnum(TypeDecorator[enum.Enum]):
         if value is None:
             return None
         return self.enum_class(value)
+
+
+def labels(**words: Any) -> Any:
+    """The words people read for each member of an enum, by member name, written in the enum's body:
+    ``label = labels(RED=_l("Red"), ...)``. Lazy strings, translated at each read (so in the reader's
+    language, as ``Pathway.label`` is); a property, so the enum does not take it for a member."""
+
+    def read(member: enum.Enum) -> str:
+        return str(words[member.name])
+
+    return property(read)

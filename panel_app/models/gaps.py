@@ -6,10 +6,11 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
-from panel_app.models.base import Base, TextEnum, UTCDateTime, utcnow
+from panel_app.models.base import Base, TextEnum, UTCDateTime, labels, utcnow
 from panel_app.pathways import Pathway
 
 
@@ -19,6 +20,8 @@ class GapSeverity(enum.StrEnum):
     HIGH = "high"
     CRITICAL = "critical"
 
+    label = labels(LOW=_l("Low"), MEDIUM=_l("Medium"), HIGH=_l("High"), CRITICAL=_l("Critical"))
+
 
 class GapStatus(enum.StrEnum):
     OPEN = "open"
@@ -26,6 +29,13 @@ class GapStatus(enum.StrEnum):
     IN_PROGRESS = "in_progress"
     RESOLVED = "resolved"
     ACCEPTED = "accepted"  # accepted as a risk
+
+    label = labels(OPEN=_l("Open"), ESCALATED=_l("Escalated"), IN_PROGRESS=_l("In progress"),
+                   RESOLVED=_l("Resolved"), ACCEPTED=_l("Accepted as a risk"))
+    # As the strategic lead's response form offers it: "in progress" says what it asks for.
+    choice_label = labels(OPEN=_l("Open"), ESCALATED=_l("Escalated"),
+                          IN_PROGRESS=_l("In progress: someone owns it, with a target date"),
+                          RESOLVED=_l("Resolved"), ACCEPTED=_l("Accepted as a risk"))
 
 
 # Still a gap: counted as open on the dashboard.

@@ -5,10 +5,11 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Column, Date, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from panel_app.models.base import Base, TextEnum, UTCDateTime, utcnow
+from panel_app.models.base import Base, TextEnum, UTCDateTime, labels, utcnow
 from panel_app.pathways import Pathway
 
 
@@ -16,6 +17,8 @@ class MeetingStatus(enum.StrEnum):
     SCHEDULED = "scheduled"
     HELD = "held"
     CANCELLED = "cancelled"
+
+    label = labels(SCHEDULED=_l("Scheduled"), HELD=_l("Held"), CANCELLED=_l("Cancelled"))
 
 
 class AttendanceStatus(enum.StrEnum):
@@ -25,16 +28,23 @@ class AttendanceStatus(enum.StrEnum):
     # The MARAC minutes templates' "information sent": not there, but sent their update.
     INFORMATION_SENT = "information_sent"
 
+    label = labels(PRESENT=_l("Present"), APOLOGIES=_l("Apologies"), ABSENT=_l("Absent"),
+                   INFORMATION_SENT=_l("Information sent"))
+
 
 class AgendaKind(enum.StrEnum):
     NEW = "new"
     REVIEW = "review"
     ESCALATION = "escalation"
 
+    label = labels(NEW=_l("New referral"), REVIEW=_l("Review"), ESCALATION=_l("Escalation"))
+
 
 class MinutesStatus(enum.StrEnum):
     DRAFT = "draft"
     APPROVED = "approved"
+
+    label = labels(DRAFT=_l("Minutes in draft"), APPROVED=_l("Minutes approved"))
 
 
 class MeetingSeries(Base):

@@ -12,16 +12,19 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from panel_app.models.base import Base, UTCDateTime, utcnow
+from panel_app.models.base import Base, UTCDateTime, labels, utcnow
 
 
 class EmailStatus(enum.StrEnum):
     QUEUED = "queued"
     SENT = "sent"
     FAILED = "failed"
+
+    label = labels(QUEUED=_l("Queued"), SENT=_l("Sent"), FAILED=_l("Failed"))
 
 
 class OutboxEmail(Base):

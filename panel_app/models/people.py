@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Table, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from agencies import AGENCY_TYPES, AgencyType, agency_type
-from panel_app.models.base import Base, TextEnum, UTCDateTime, utcnow
+from panel_app.models.base import Base, TextEnum, UTCDateTime, labels, utcnow
 
 
 class Role(enum.StrEnum):
@@ -20,6 +21,9 @@ class Role(enum.StrEnum):
     AGENCY_STAFF = "agency_staff"
     STRATEGIC_LEAD = "strategic_lead"
     ADMIN = "admin"
+
+    label = labels(BROKER=_l("Resettlement broker"), AGENCY_STAFF=_l("Agency staff"),
+                   STRATEGIC_LEAD=_l("Strategic lead"), ADMIN=_l("Administrator"))
 
 
 class Region(Base):

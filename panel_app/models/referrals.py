@@ -10,10 +10,11 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Column, Date, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from panel_app.models.base import Base, TextEnum, UTCDateTime, utcnow
+from panel_app.models.base import Base, TextEnum, UTCDateTime, labels, utcnow
 from panel_app.pathways import Pathway
 
 
@@ -21,6 +22,8 @@ class LegalStatus(enum.StrEnum):
     CUSTODY = "custody"
     COMMUNITY_ORDER = "community_order"
     OTHER = "other"
+
+    label = labels(CUSTODY=_l("In custody"), COMMUNITY_ORDER=_l("On a community order"), OTHER=_l("Other"))
 
 
 class ReferralStatus(enum.StrEnum):
@@ -30,6 +33,9 @@ class ReferralStatus(enum.StrEnum):
     ACTIVE = "active"
     CLOSED = "closed"
 
+    label = labels(SUBMITTED=_l("Submitted"), ACCEPTED=_l("Accepted"), DECLINED=_l("Declined"), ACTIVE=_l("Active"),
+                   CLOSED=_l("Closed"))
+
 
 class ClosureReason(enum.StrEnum):
     COMPLETED = "completed"
@@ -38,12 +44,27 @@ class ClosureReason(enum.StrEnum):
     MOVED_AWAY = "moved_away"
     OTHER = "other"
 
+    # As the referral's page says it, after the date it closed ("12 March 2027: moved away").
+    label = labels(COMPLETED=_l("completed"), DISENGAGED=_l("disengaged"),
+                   TRANSFERRED=_l("transferred to another programme"), MOVED_AWAY=_l("moved away"), OTHER=_l("other"))
+    # As the closing form offers it, under "How did the referral end?".
+    choice_label = labels(COMPLETED=_l("Completed: the plan's work is done"),
+                          DISENGAGED=_l("Disengaged: the young person stopped taking part"),
+                          TRANSFERRED=_l("Transferred to another programme"), MOVED_AWAY=_l("Moved out of the area"),
+                          OTHER=_l("Other"))
+
 
 class NeedRating(enum.StrEnum):
     RED = "red"
     AMBER = "amber"
     GREEN = "green"
     NONE = "none"
+
+    # As a tag shows it.
+    label = labels(RED=_l("Red"), AMBER=_l("Amber"), GREEN=_l("Green"), NONE=_l("No need"))
+    # As the rating form offers it: what each colour means.
+    choice_label = labels(RED=_l("Red: high need, not met"), AMBER=_l("Amber: some need, partly met"),
+                          GREEN=_l("Green: need met"), NONE=_l("No need"))
 
 
 class AccessReason(enum.StrEnum):
@@ -52,6 +73,9 @@ class AccessReason(enum.StrEnum):
     REFERRED = "referred"
     SHARED = "shared"
     ACTION = "action"
+
+    # As the referral's page (and the API's "reasons") says why an agency is involved.
+    label = labels(REFERRED=_l("referred"), SHARED=_l("shared by the broker"), ACTION=_l("holds an action"))
 
 
 class YoungPerson(Base):

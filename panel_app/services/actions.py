@@ -144,7 +144,7 @@ def update_action(actor: User, action: Action, change: ActionChange) -> Action:
     policy.require_step(actor, policy.ACTION_STEPS, "update", action)
     check_version(action, change.version, _l(
         "Someone else changed this action since you opened it (now: %(status)s, due %(due)s). Check their change, "
-        "then make yours again.", status=status_label(action.status), due=format_date(action.due_on, "d MMMM yyyy")))
+        "then make yours again.", status=action.status.label, due=format_date(action.due_on, "d MMMM yyyy")))
     problems = Problems()
     note = problems.text("note", change.note, NOTE_MAX)
     outcome = problems.text("outcome", change.outcome, NOTE_MAX)
@@ -207,12 +207,6 @@ def record_not_done(actor: User, action: Action, reason: NotDoneReason, note: st
     record_change(action, actor, "action.not_done", note=note, detail={"not_done_reason": reason.value},
                   audit_detail={"reason": reason.value})
     _save_or_conflict()
-
-
-def status_label(status: ActionStatus) -> str:
-    return {ActionStatus.OPEN: _("Open"), ActionStatus.IN_PROGRESS: _("In progress"),
-            ActionStatus.BLOCKED: _("Blocked"), ActionStatus.DONE: _("Done"),
-            ActionStatus.CANCELLED: _("Cancelled")}[status]
 
 
 # --- Finding actions ----------------------------------------------------------------------------

@@ -46,11 +46,6 @@ TEXT_MAX = 10_000
 OWNER_MAX = 200
 
 
-def status_label(status: GapStatus) -> str:
-    return {GapStatus.OPEN: _("Open"), GapStatus.ESCALATED: _("Escalated"), GapStatus.IN_PROGRESS: _("In progress"),
-            GapStatus.RESOLVED: _("Resolved"), GapStatus.ACCEPTED: _("Accepted as a risk")}[status]
-
-
 _STALE = _l("Someone else changed this gap since you opened it. Check their change, then try again.")
 
 
@@ -178,8 +173,9 @@ def escalate(actor: User, gap: ServiceGap, note: str | None, version: int | None
                               dedupe_key=f"gap.escalated:{gap.id}:{gap.escalated_at.isoformat()}:{lead.id}")
 
 
-# The answers a lead may give (to a gap policy.GAP_STEPS lets them respond to).
-_ANSWERS = {GapStatus.IN_PROGRESS, GapStatus.RESOLVED, GapStatus.ACCEPTED}
+# Where a lead's response may leave a gap (one policy.GAP_STEPS lets them respond to), in the order
+# the response form and the API's document offer them.
+RESPONSE_STATUSES = (GapStatus.IN_PROGRESS, GapStatus.RESOLVED, GapStatus.ACCEPTED)
 
 
 def respond(actor: User, gap: ServiceGap, response: str, status: GapStatus, owner: str | None,
@@ -188,7 +184,7 @@ def respond(actor: User, gap: ServiceGap, response: str, status: GapStatus, owne
     progress, resolved, or accepted as a risk. The broker and the raising agency are emailed."""
     _require_step(actor, gap, "respond", version)
     problems = Problems()
-    if status not in _ANSWERS:
+    if status not in RESPONSE_STATUSES:
         problems.add("status", _("Choose in progress, resolved or accepted as a risk"))
     response = problems.text("response", response, TEXT_MAX, required=_("Write your response"))
     owner = problems.text("owner", owner, OWNER_MAX,
@@ -209,8 +205,7 @@ def respond(actor: User, gap: ServiceGap, response: str, status: GapStatus, owne
         recipients.add(gap.logged_by_agency.contact_email)
     for recipient in sorted(recipients):
         outbox.queue_template("gap_response.txt", recipient, kind="gap.response", about=("gap", gap.id),
-                              sent_by=actor, gap=gap, responder=actor, response=response,
-                              status=status_label(status))
+                              sent_by=actor, gap=gap, responder=actor, response=response)
 
 
 def reopen(actor: User, gap: ServiceGap, note: str | None, version: int | None = None) -> None:

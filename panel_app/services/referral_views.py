@@ -15,7 +15,6 @@ from flask_babel import gettext as _
 
 from panel_app import policy
 from panel_app.models import (
-    AccessReason,
     Consent,
     NeedHistory,
     NeedRating,
@@ -160,11 +159,6 @@ class ReferralRecord:
         return self.stages[index] if 0 <= index < len(self.stages) else str(self.referral.stage)
 
 
-def _reason_label(reason: AccessReason) -> str:
-    return {AccessReason.REFERRED: _("referred"), AccessReason.SHARED: _("shared by the broker"),
-            AccessReason.ACTION: _("holds an action")}[reason]
-
-
 def involved_agencies(referral: Referral) -> list[InvolvedAgency]:
     by_agency: dict[int, InvolvedAgency] = {}
     for grant in referral.grants:
@@ -172,9 +166,8 @@ def involved_agencies(referral: Referral) -> list[InvolvedAgency]:
             continue
         entry = by_agency.setdefault(grant.agency_id, InvolvedAgency(
             grant.agency_id, grant.agency.name, grant.agency.agency_type.label, [], []))
-        label = _reason_label(grant.reason)
-        if label not in entry.reasons:
-            entry.reasons.append(label)
+        if grant.reason.label not in entry.reasons:
+            entry.reasons.append(grant.reason.label)
         if grant.pathway is not None and grant.pathway not in entry.pathways:
             entry.pathways.append(grant.pathway)
     for entry in by_agency.values():

@@ -17,4 +17,4 @@ def undelivered() -> ResponseReturnValue:
     actor = current_actor()
     assert actor is not None  # the route rule admits signed-in people only
     shown, total = outbox.undelivered_emails(actor)
-    return render_template("emails/undelivered.html", emails=shown, total=total)
+    return render_template("outbox/undelivered.html", emails=shown, total=total)

@@ -6,6 +6,7 @@ the services, whose problems ``apply_problems`` shows against the same fields.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -33,8 +34,20 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, StopValidation, ValidationError
 
 from panel_app.errors import PanelError
-from panel_app.models import ClosureReason, LegalStatus, NeedRating, ReferralStatus
+from panel_app.models import (
+    ActionStatus,
+    AgendaKind,
+    AttendanceStatus,
+    ClosureReason,
+    GapSeverity,
+    GapStatus,
+    LegalStatus,
+    NeedRating,
+    NotDoneReason,
+    ReferralStatus,
+)
 from panel_app.pathways import Pathway
+from panel_app.services import gaps as gap_rules
 from panel_app.services import referrals as referral_rules
 from panel_app.web.widgets import (
     CheckboxesInput,
@@ -47,6 +60,12 @@ from panel_app.web.widgets import (
     TextArea,
     TextInput,
 )
+
+
+def choices(members: Iterable[Any], label: str = "label") -> list[tuple[str, str]]:
+    """A field's choices from an enum's members: each one's stored value, and the words the enum
+    gives it (``label``, or ``choice_label`` where a form offers the value in longer words)."""
+    return [(member.value, getattr(member, label)) for member in members]
 
 
 def _too_long(limit: int) -> Length:
@@ -221,43 +240,6 @@ class SignInForm(PanelForm):
 # --- Referrals ----------------------------------------------------------------------------------
 
 
-def rating_choices() -> list[tuple[str, str]]:
-    return [
-        (NeedRating.RED.value, _("Red: high need, not met")),
-        (NeedRating.AMBER.value, _("Amber: some need, partly met")),
-        (NeedRating.GREEN.value, _("Green: need met")),
-        (NeedRating.NONE.value, _("No need")),
-    ]
-
-
-def legal_status_choices() -> list[tuple[str, str]]:
-    return [
-        (LegalStatus.CUSTODY.value, _("In custody")),
-        (LegalStatus.COMMUNITY_ORDER.value, _("On a community order")),
-        (LegalStatus.OTHER.value, _("Other")),
-    ]
-
-
-def status_label(status: ReferralStatus) -> str:
-    return {
-        ReferralStatus.SUBMITTED: _("Submitted"),
-        ReferralStatus.ACCEPTED: _("Accepted"),
-        ReferralStatus.DECLINED: _("Declined"),
-        ReferralStatus.ACTIVE: _("Active"),
-        ReferralStatus.CLOSED: _("Closed"),
-    }[status]
-
-
-def closure_reason_choices() -> list[tuple[str, str]]:
-    return [
-        (ClosureReason.COMPLETED.value, _("Completed: the plan's work is done")),
-        (ClosureReason.DISENGAGED.value, _("Disengaged: the young person stopped taking part")),
-        (ClosureReason.TRANSFERRED.value, _("Transferred to another programme")),
-        (ClosureReason.MOVED_AWAY.value, _("Moved out of the area")),
-        (ClosureReason.OTHER.value, _("Other")),
-    ]
-
-
 class NeedForm(Form):
     """One pathway's rating and note (a sub-form: the parent form carries the CSRF token)."""
 
@@ -267,7 +249,7 @@ class NeedForm(Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.rating.choices = rating_choices()
+        self.rating.choices = choices(NeedRating, "choice_label")
 
 
 class _ConsentFields:
@@ -360,7 +342,7 @@ class ReferralForm(_NeedsMixin, _ConsentFields, PanelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.legal_status.choices = legal_status_choices()
+        self.legal_status.choices = choices(LegalStatus)
 
     def new_referral(self, referring_agency_id: int | None) -> referral_rules.NewReferral:
         return referral_rules.NewReferral(
@@ -459,7 +441,7 @@ class ShareForm(ConfirmForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.pathways.choices = [(p.value, p.label) for p in Pathway]
+        self.pathways.choices = choices(Pathway)
 
 
 class StageForm(ConfirmForm):
@@ -482,7 +464,7 @@ class CloseForm(ConfirmForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.reason.choices = closure_reason_choices()
+        self.reason.choices = choices(ClosureReason, "choice_label")
 
 
 class ConsentForm(_ConsentFields, ConfirmForm):
@@ -516,10 +498,9 @@ class ReferralFilterForm(PanelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.status.choices = [("", _("Any status"))] + [(s.value, status_label(s)) for s in ReferralStatus]
-        self.pathway.choices = [("", _("Any pathway"))] + [(p.value, p.label) for p in Pathway]
-        self.rating.choices = [("", _("Red or amber"))] + [(r.value, label) for r, label in
-                                                           zip(NeedRating, (_("Red"), _("Amber"), _("Green"), _("No need")))]
+        self.status.choices = [("", _("Any status"))] + choices(ReferralStatus)
+        self.pathway.choices = [("", _("Any pathway"))] + choices(Pathway)
+        self.rating.choices = [("", _("Red or amber"))] + choices(NeedRating)
         self.release_within.choices = [(0, _("Any time"))] + [
             (weeks, _("%(weeks)d weeks", weeks=weeks)) for weeks in (2, 4, 6, 8, 12, 26)]
 
@@ -578,10 +559,6 @@ class CancelMeetingForm(ConfirmForm):
     submit = SubmitField(_l("Cancel meeting"), widget=SubmitInput())
 
 
-def agenda_kind_choices() -> list[tuple[str, str]]:
-    return [("new", _("New referral")), ("review", _("Review")), ("escalation", _("Escalation"))]
-
-
 class AgendaAddForm(PanelForm):
     referral_id = ChoiceSelect(_l("Referral"), coerce=int, choices=[], widget=Select(),
                                validators=[InputRequired(message=_l("Choose a referral"))])
@@ -592,7 +569,7 @@ class AgendaAddForm(PanelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.kind.choices = agenda_kind_choices()
+        self.kind.choices = choices(AgendaKind)
 
 
 class AgendaItemForm(PanelForm):
@@ -624,8 +601,7 @@ class UpdateForm(PanelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.about.choices = [("general", _("General: the whole case"))] + [
-            (pathway.value, pathway.label) for pathway in Pathway]
+        self.about.choices = [("general", _("General: the whole case"))] + choices(Pathway)
 
     def pathway(self) -> Pathway | None:
         return None if self.about.data in (None, "", "general") else Pathway(self.about.data)
@@ -673,11 +649,6 @@ class MinutesForm(ConfirmForm):
     approve = SubmitField(_l("Approve and send to each agency"), widget=SubmitInput())
 
 
-def attendance_choices() -> list[tuple[str, str]]:
-    return [("", _("Not recorded")), ("present", _("Present")), ("apologies", _("Apologies")),
-            ("absent", _("Absent")), ("information_sent", _("Information sent"))]
-
-
 def attendance_form(agencies: list[Any], current: dict[int, Any]) -> PanelForm:
     """A form with a status and the names of those present for each invited agency."""
 
@@ -691,7 +662,7 @@ def attendance_form(agencies: list[Any], current: dict[int, Any]) -> PanelForm:
             validators=[Optional(), _too_long(500)]))
     form = AttendanceForm()
     for agency in agencies:
-        form[f"status_{agency.id}"].choices = attendance_choices()
+        form[f"status_{agency.id}"].choices = [("", _("Not recorded"))] + choices(AttendanceStatus)
         row = current.get(agency.id)
         if row is not None and not form.is_submitted():
             form[f"status_{agency.id}"].data = row.status.value
@@ -728,11 +699,6 @@ class ChangePasswordForm(PanelForm):
 # --- Actions and plans --------------------------------------------------------------------------
 
 
-def action_status_choices(include_cancelled: bool) -> list[tuple[str, str]]:
-    choices = [("open", _("Open")), ("in_progress", _("In progress")), ("blocked", _("Blocked")), ("done", _("Done"))]
-    return choices + ([("cancelled", _("Cancelled"))] if include_cancelled else [])
-
-
 class ActionForm(PanelForm):
     """The broker records an action (from the referral page, or in meeting mode)."""
 
@@ -751,7 +717,7 @@ class ActionForm(PanelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.pathway.choices = [(p.value, p.label) for p in Pathway]
+        self.pathway.choices = choices(Pathway)
 
 
 class ActionUpdateForm(PanelForm):
@@ -770,7 +736,8 @@ class ActionUpdateForm(PanelForm):
 
     def __init__(self, *args: Any, include_cancelled: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.status.choices = action_status_choices(include_cancelled)
+        self.status.choices = choices(status for status in ActionStatus
+                                      if include_cancelled or status is not ActionStatus.CANCELLED)
 
 
 class NotDoneForm(PanelForm):
@@ -782,8 +749,7 @@ class NotDoneForm(PanelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.reason.choices = [("change_of_circumstances", _("A change of circumstances")),
-                               ("agency_has_not_acted", _("The agency has not acted"))]
+        self.reason.choices = choices(NotDoneReason, "choice_label")
 
 
 class ActionFilterForm(PanelForm):
@@ -795,7 +761,7 @@ class ActionFilterForm(PanelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.pathway.choices = [("", _("Every pathway"))] + [(p.value, p.label) for p in Pathway]
+        self.pathway.choices = [("", _("Every pathway"))] + choices(Pathway)
 
 
 class MilestoneForm(PanelForm):
@@ -808,7 +774,7 @@ class MilestoneForm(PanelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.pathway.choices = [("", _("No particular pathway"))] + [(p.value, p.label) for p in Pathway]
+        self.pathway.choices = [("", _("No particular pathway"))] + choices(Pathway)
 
 
 class PlanSharedForm(PanelForm):
@@ -820,15 +786,6 @@ class PlanSharedForm(PanelForm):
 
 
 # --- Service gaps -------------------------------------------------------------------------------
-
-
-def severity_choices() -> list[tuple[str, str]]:
-    return [("low", _("Low")), ("medium", _("Medium")), ("high", _("High")), ("critical", _("Critical"))]
-
-
-def gap_status_choices() -> list[tuple[str, str]]:
-    return [("open", _("Open")), ("escalated", _("Escalated")), ("in_progress", _("In progress")),
-            ("resolved", _("Resolved")), ("accepted", _("Accepted as a risk"))]
 
 
 class GapForm(PanelForm):
@@ -852,8 +809,8 @@ class GapForm(PanelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.pathway.choices = [(p.value, p.label) for p in Pathway]
-        self.severity.choices = severity_choices()
+        self.pathway.choices = choices(Pathway)
+        self.severity.choices = choices(GapSeverity)
 
     @staticmethod
     def _id(field: Field) -> int | None:
@@ -879,8 +836,7 @@ class RespondForm(ConfirmForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.status.choices = [("in_progress", _("In progress: someone owns it, with a target date")),
-                               ("resolved", _("Resolved")), ("accepted", _("Accepted as a risk"))]
+        self.status.choices = choices(gap_rules.RESPONSE_STATUSES, "choice_label")
 
 
 class ReopenForm(ConfirmForm):
@@ -908,6 +864,6 @@ class GapFilterForm(PanelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.pathway.choices = [("", _("Every pathway"))] + [(p.value, p.label) for p in Pathway]
-        self.status.choices = [("", _("Any status"))] + gap_status_choices()
-        self.severity.choices = [("", _("Any severity"))] + severity_choices()
+        self.pathway.choices = [("", _("Every pathway"))] + choices(Pathway)
+        self.status.choices = [("", _("Any status"))] + choices(GapStatus)
+        self.severity.choices = [("", _("Any severity"))] + choices(GapSeverity)
