@@ -464,7 +464,11 @@ def require_step(user: User, table: StepTable, step: str, record: Any, *,
         before_state()
     rule = table[step]
     if not rule.when(record):
-        raise RuleBroken(str(rule.not_now(record) if callable(rule.not_now) else rule.not_now))
+        raise RuleBroken(str(_why_not_now(rule, record)))
+
+
+def _why_not_now(rule: Step[Any], record: Any) -> Any:
+    return rule.not_now(record) if callable(rule.not_now) else rule.not_now
 
 
 def _referral_broker(user: User, referral: Referral) -> bool:
@@ -487,8 +491,8 @@ def _consent_in_force(referral: Referral) -> bool:
 
 _TRIAGE = in_status(ReferralStatus.SUBMITTED)
 # The referrals the panel works on: accepted, or active (discussed at a panel, or given a stage).
-WORKING_STATUSES = (ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE)
-_WORKING = in_status(*WORKING_STATUSES)
+_WORKING_STATUSES = (ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE)
+_WORKING = in_status(*_WORKING_STATUSES)
 _OPEN = in_status(ReferralStatus.SUBMITTED, ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE)
 _BROKERS_ONLY = _l("Only the partnership's broker can do this.")
 
@@ -709,7 +713,7 @@ def agenda_candidates(user: User, meeting: PanelMeeting) -> Select[tuple[Referra
     """The referrals this person could put on the meeting's agenda, as SQL: those of its partnership
     they see that ``goes_on_agenda`` admits (the agenda builder's list and its proposals)."""
     return visible_referrals(user).where(Referral.partnership_id == meeting.partnership_id,
-                                         Referral.status.in_(WORKING_STATUSES))
+                                         Referral.status.in_(_WORKING_STATUSES))
 
 
 def is_asked(user: User, request: UpdateRequest) -> bool:
@@ -730,11 +734,8 @@ def _as_on_the_meeting(name: str, *, only: Callable[[User, AgendaItem], bool] | 
     def who(user: User, item: AgendaItem) -> bool:
         return MEETING_STEPS[name].who(user, item.meeting) and (only is None or only(user, item))
 
-    def why_not(item: AgendaItem) -> Any:
-        not_now = MEETING_STEPS[name].not_now
-        return not_now(item.meeting) if callable(not_now) else not_now
-
-    return Step(who, lambda item: MEETING_STEPS[name].when(item.meeting), why_not, MEETING_STEPS[name].refused)
+    return Step(who, lambda item: MEETING_STEPS[name].when(item.meeting),
+                lambda item: _why_not_now(MEETING_STEPS[name], item.meeting), MEETING_STEPS[name].refused)
 
 
 def _asked_on(user: User, item: AgendaItem) -> bool:
@@ -762,7 +763,7 @@ AGENDA_ITEM_STEPS: dict[str, Step[AgendaItem]] = {
     # Meeting mode re-rates the case's needs: the meeting's broker, while the referral's own table
     # allows it (re-rating is a change to the referral, whatever became of the meeting).
     "rate_needs": Step(_meeting_broker_of_item, _needs_open,
-                       lambda item: REFERRAL_STEPS["rate_needs"].not_now, _BROKERS_ONLY),
+                       lambda item: _why_not_now(REFERRAL_STEPS["rate_needs"], item.referral), _BROKERS_ONLY),
 }
 
 
