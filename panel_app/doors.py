@@ -4,6 +4,8 @@ how errors are answered.
 * Before a view runs, the caller is identified (session cookie for pages, bearer token for the API,
   never the other way round) and the endpoint's rule from ``policy.ROUTE_RULES`` is enforced. An
   endpoint without a rule is refused: the application fails closed.
+* A view naming a record loads it here (``load_referral``, ``load_meeting``...): through the
+  service, within the caller's scope, and authorised against the policy's steps table.
 * The request owns the transaction: services only flush; after the view returns, the request
   commits once. Any error rolls everything back, so nothing is half-saved.
 * Errors are answered in the door's language: a page for people, the uniform JSON error of docs/api.md
@@ -17,7 +19,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, jsonify, redirect, render_template, request, url_for
@@ -35,13 +37,19 @@ from werkzeug.routing import IntegerConverter, Map
 from panel_app import audit, jobs, policy, session_store
 from panel_app.errors import PanelError
 from panel_app.extensions import db, login_manager
-from panel_app.models import User
+from panel_app.models import Action, AgendaItem, PanelMeeting, Referral, ServiceGap, User
 from panel_app.models.base import MAX_ID
 from panel_app.services import accounts, outbox
+from panel_app.services import actions as action_service
+from panel_app.services import gaps as gap_service
+from panel_app.services import meetings as meeting_service
+from panel_app.services import referrals as referral_service
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
+
+LoadedT = TypeVar("LoadedT")
 
 
 def configure_database(engine: Engine) -> None:
@@ -511,3 +519,61 @@ def _answer_unexpected_error(error: Exception) -> Response:
     _roll_back()
     log.exception("unexpected error on %s %s", request.method, request.path)
     return error_response(500, "server_error", _default_messages()[500])
+
+
+# --- The record a view names: load it, then authorise --------------------------------------------
+# Every view naming a record starts here (docs/architecture.md, "Load, authorise, act"): the service
+# finds it only within the caller's scope (a 404 otherwise, on pages and in the API alike); given a
+# step, the policy's steps table says whether the caller is one who may take it (a 403 with the
+# table's own words). Whether the record's state allows the step now (a 422) is asked by the service
+# as it acts, after it has checked that the form was read from the current version.
+
+
+def actor() -> User:
+    """The caller, in a view whose route rule admits only signed-in people."""
+    user = current_actor()
+    assert user is not None
+    return user
+
+
+def load_referral(referral_id: int, step: str | None = None, *, purpose: str = "view") -> Referral:
+    """A referral the caller may see (its read audited as ``purpose``), and may take ``step`` on."""
+    referral = referral_service.get_referral(actor(), referral_id, purpose=purpose)
+    return _authorised(referral, policy.REFERRAL_STEPS, step)
+
+
+def load_meeting(meeting_id: int, step: str | None = None) -> PanelMeeting:
+    """A meeting of the caller's partnerships, which the caller may take ``step`` on."""
+    return _authorised(meeting_service.get_meeting(actor(), meeting_id), policy.MEETING_STEPS, step)
+
+
+def load_agenda_item(meeting_id: int, item_id: int, step: str | None = None) -> AgendaItem:
+    """A case on the agenda of a meeting of the caller's partnerships (``item.meeting``), and the
+    meeting's ``step`` the caller may take on it."""
+    item = meeting_service.item_of(meeting_service.get_meeting(actor(), meeting_id), item_id)
+    _authorised(item.meeting, policy.MEETING_STEPS, step)
+    return item
+
+
+def load_action(action_id: int, step: str | None = None) -> Action:
+    """An action the caller may see (its read audited), and may take ``step`` on."""
+    return _authorised(action_service.get_action(actor(), action_id), policy.ACTION_STEPS, step)
+
+
+def load_gap(gap_id: int, step: str | None = None) -> ServiceGap:
+    """A service gap of the caller's partnerships (or region), which the caller may take ``step`` on."""
+    return _authorised(gap_service.get_gap(actor(), gap_id), policy.GAP_STEPS, step)
+
+
+def _authorised(record: LoadedT, table: policy.StepTable, step: str | None) -> LoadedT:
+    if step is not None:
+        policy.require_person(actor(), table, step, record)
+    return record
+
+
+def download(data: bytes | str, mimetype: str, name: str, *, inline: bool = False) -> Response:
+    """A document (a PDF, a calendar file, a spreadsheet) under its file name: shown in the browser
+    where ``inline``, saved otherwise."""
+    response = Response(data, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'{"inline" if inline else "attachment"}; filename="{name}"'
+    return response

@@ -6,9 +6,9 @@ from flask import jsonify
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from panel_app.api.base import actor, api, documented, read_body
+from panel_app.api.base import api, documented, read_body
 from panel_app.api.schemas import AgencyOut, ErrorOut, MeOut, TokenIn, TokenOut
-from panel_app.doors import error_response
+from panel_app.doors import actor, error_response
 from panel_app.services import accounts, partnerships
 from panel_app.throttling import sign_in_per_account, sign_in_per_address
 

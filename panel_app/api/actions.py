@@ -6,7 +6,7 @@ from flask import jsonify
 from flask.typing import ResponseReturnValue
 
 from panel_app import policy
-from panel_app.api.base import actor, api, documented, fields_named, read_body, read_query
+from panel_app.api.base import api, documented, fields_named, read_body, read_query
 from panel_app.api.schemas import (
     ActionIn,
     ActionList,
@@ -17,9 +17,9 @@ from panel_app.api.schemas import (
     AgencyOut,
     ErrorOut,
 )
+from panel_app.doors import actor, load_action, load_referral
 from panel_app.models import Action, User
 from panel_app.services import actions as service
-from panel_app.services import referrals as referral_service
 
 
 def _body(viewer: User, action: Action, *, history: bool = False) -> dict:
@@ -49,13 +49,12 @@ def _body(viewer: User, action: Action, *, history: bool = False) -> dict:
 )
 def action_create(referral_id: int) -> ResponseReturnValue:
     data = read_body(ActionIn)
-    caller = actor()
-    referral = referral_service.get_referral(caller, referral_id)
+    referral = load_referral(referral_id, "record_action")
     with fields_named(due_on="due_date"):
-        action = service.create_action(caller, referral, service.NewAction(
+        action = service.create_action(actor(), referral, service.NewAction(
             pathway=data.pathway, description=data.description, agency_id=data.agency_id,
             due_on=data.due_date, owner_user_id=data.owner_user_id))
-    return jsonify(_body(caller, action)), 201
+    return jsonify(_body(actor(), action)), 201
 
 
 @api.route("/actions")
@@ -78,8 +77,7 @@ def actions_list() -> ResponseReturnValue:
 @documented("One action with its history of updates", tag="Actions",
             responses={200: ActionOut, 401: ErrorOut, 404: ErrorOut})
 def action_detail(action_id: int) -> ResponseReturnValue:
-    caller = actor()
-    return jsonify(_body(caller, service.get_action(caller, action_id), history=True))
+    return jsonify(_body(actor(), load_action(action_id), history=True))
 
 
 @api.route("/actions/<int:action_id>", methods=["PATCH"])
@@ -94,10 +92,9 @@ def action_detail(action_id: int) -> ResponseReturnValue:
 )
 def action_update(action_id: int) -> ResponseReturnValue:
     data = read_body(ActionPatch)
-    caller = actor()
-    action = service.get_action(caller, action_id)
+    action = load_action(action_id, "update")
     with fields_named(due_on="due_date"):
-        service.update_action(caller, action, service.ActionChange(
+        service.update_action(actor(), action, service.ActionChange(
             version=data.version, status=data.status, note=data.note,
             due_on=data.due_date, outcome=data.outcome))
-    return jsonify(_body(caller, action, history=True))
+    return jsonify(_body(actor(), action, history=True))

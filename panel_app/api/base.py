@@ -12,9 +12,7 @@ from flask import Blueprint, request
 from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 
-from panel_app.doors import current_actor
 from panel_app.errors import BadRequest, PanelError
-from panel_app.models import User
 from panel_app.throttling import api_per_person
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -24,13 +22,6 @@ MAX_PER_PAGE = 100
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 ViewT = TypeVar("ViewT", bound=Callable[..., Any])
-
-
-def actor() -> User:
-    """The caller. Only called from views whose route rule requires a signed-in caller."""
-    user = current_actor()
-    assert user is not None
-    return user
 
 
 def read_body(model: type[ModelT]) -> ModelT:

@@ -3,13 +3,14 @@ young person's name, date of birth or reference."""
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+from flask import jsonify
 from flask_babel import gettext as _
 from flask.typing import ResponseReturnValue
 
 from panel_app import policy
-from panel_app.api.base import actor, api, documented, fields_named, read_body, read_query, values_of
+from panel_app.api.base import api, documented, fields_named, read_body, read_query, values_of
 from panel_app.api.schemas import EscalateIn, ErrorOut, GapIn, GapList, GapOut, GapQuery, ResponseIn
+from panel_app.doors import actor, download, load_gap
 from panel_app.errors import Forbidden
 from panel_app.models import GapSeverity, GapStatus, ServiceGap, User
 from panel_app.services import gap_reports
@@ -29,9 +30,10 @@ def _body(viewer: User, gap: ServiceGap, evidence: service.Evidence, named: list
     return body.model_dump(mode="json", exclude_unset=True)
 
 
-def _detail(viewer: User, gap: ServiceGap) -> dict:
-    view = service.view_of(viewer, gap)
-    return _body(viewer, gap, view.evidence, [r.id for r in view.named])
+def _answer(gap: ServiceGap) -> ResponseReturnValue:
+    """The gap as the caller may see it: a strategic lead gets its figures, never the referrals named."""
+    view = service.view_of(actor(), gap)
+    return jsonify(_body(actor(), gap, view.evidence, [r.id for r in view.named]))
 
 
 @api.route("/gaps", methods=["POST"])
@@ -44,11 +46,10 @@ def _detail(viewer: User, gap: ServiceGap) -> dict:
 )
 def gap_create() -> ResponseReturnValue:
     data = read_body(GapIn)
-    caller = actor()
-    gap = service.log_gap(caller, service.NewGap(
+    gap = service.log_gap(actor(), service.NewGap(
         partnership_id=data.partnership_id, pathway=data.pathway, title=data.title,
         description=data.description, severity=data.severity, referral_ids=data.referral_ids))
-    return jsonify(_detail(caller, service.get_gap(caller, gap.id))), 201
+    return _answer(load_gap(gap.id)), 201
 
 
 @api.route("/gaps")
@@ -74,8 +75,7 @@ def gaps_list() -> ResponseReturnValue:
 @documented("One service gap, with its evidence as figures", tag="Gaps",
             responses={200: GapOut, 401: ErrorOut, 404: ErrorOut})
 def gap_detail(gap_id: int) -> ResponseReturnValue:
-    caller = actor()
-    return jsonify(_detail(caller, service.get_gap(caller, gap_id)))
+    return _answer(load_gap(gap_id))
 
 
 @api.route("/gaps/<int:gap_id>/escalate", methods=["POST"])
@@ -84,10 +84,9 @@ def gap_detail(gap_id: int) -> ResponseReturnValue:
             description="Brokers of the gap's partnership; the gap must be open.")
 def gap_escalate(gap_id: int) -> ResponseReturnValue:
     data = read_body(EscalateIn)
-    caller = actor()
-    gap = service.get_gap(caller, gap_id)
-    service.escalate(caller, gap, data.note)
-    return jsonify(_detail(caller, gap))
+    gap = load_gap(gap_id, "escalate")
+    service.escalate(actor(), gap, data.note)
+    return _answer(gap)
 
 
 @api.route("/gaps/<int:gap_id>/response", methods=["POST"])
@@ -96,11 +95,10 @@ def gap_escalate(gap_id: int) -> ResponseReturnValue:
             description="Strategic leads of the gap's region; the gap must be escalated or in progress.")
 def gap_response(gap_id: int) -> ResponseReturnValue:
     data = read_body(ResponseIn)
-    caller = actor()
-    gap = service.get_gap(caller, gap_id)
+    gap = load_gap(gap_id, "respond")
     with fields_named(target_on="target_date"):
-        service.respond(caller, gap, data.response, data.status, data.owner, data.target_date)
-    return jsonify(_detail(caller, gap))
+        service.respond(actor(), gap, data.response, data.status, data.owner, data.target_date)
+    return _answer(gap)
 
 
 @api.route("/gaps/report.pdf")
@@ -111,6 +109,4 @@ def gaps_report() -> ResponseReturnValue:
     caller = actor()
     if not policy.can_get_gap_report(caller):
         raise Forbidden(_("Only brokers and strategic leads get the report."))
-    response = Response(gap_reports.report_pdf(caller), mimetype="application/pdf")
-    response.headers["Content-Disposition"] = 'attachment; filename="service-gaps-report.pdf"'
-    return response
+    return download(gap_reports.report_pdf(caller), "application/pdf", "service-gaps-report.pdf")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+from collections.abc import Callable
+
+from flask import jsonify
 from flask.typing import ResponseReturnValue
 
-from panel_app.api.base import actor, api, documented, read_body, read_query
+from panel_app.api.base import api, documented, read_body, read_query
 from panel_app.api.schemas import (
     AgendaIn,
     AgendaItemOut,
@@ -19,6 +21,7 @@ from panel_app.api.schemas import (
     UpdateOut,
     YoungPersonOut,
 )
+from panel_app.doors import actor, download, load_meeting
 from panel_app.models import PanelMeeting, User
 from panel_app.services import meetings as service
 from panel_app.throttling import pdf_per_person
@@ -101,7 +104,7 @@ def meetings_list() -> ResponseReturnValue:
             responses={200: MeetingOut, 401: ErrorOut, 404: ErrorOut})
 def meeting_detail(meeting_id: int) -> ResponseReturnValue:
     caller = actor()
-    meeting = service.get_meeting(caller, meeting_id)
+    meeting = load_meeting(meeting_id)
     rows = service.agenda(caller, meeting)
     service.audit_view(caller, meeting, rows)
     return jsonify(_meeting_body(caller, meeting, rows))
@@ -119,24 +122,24 @@ def meeting_detail(meeting_id: int) -> ResponseReturnValue:
 def meeting_agenda_add(meeting_id: int) -> ResponseReturnValue:
     data = read_body(AgendaIn)
     caller = actor()
-    meeting = service.get_meeting(caller, meeting_id)
+    meeting = load_meeting(meeting_id, "change_agenda")
     item = service.add_to_agenda(caller, meeting, data.referral_id, data.kind, data.minutes_allotted)
     row = next(r for r in service.agenda(caller, meeting) if r.item.id == item.id)
     return jsonify(_meeting_body(caller, meeting, [row])["agenda"][0]), 201
 
 
-def _file(data: bytes, mimetype: str, name: str) -> Response:
-    response = Response(data, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+def _paper(meeting_id: int, build: Callable[[User, PanelMeeting], bytes], name: str) -> ResponseReturnValue:
+    """One of a meeting's papers, as the caller's agency may see it."""
+    meeting = load_meeting(meeting_id)
+    return download(build(actor(), meeting), "application/pdf", f"{name}-{meeting.id}.pdf")
 
 
 @api.route("/meetings/<int:meeting_id>/invite.ics")
 @documented("The meeting as a calendar file (one VEVENT, stable UID, no young person's data)", tag="Meetings",
             responses={200: "text/calendar", 401: ErrorOut, 404: ErrorOut})
 def meeting_invite(meeting_id: int) -> ResponseReturnValue:
-    meeting = service.get_meeting(actor(), meeting_id)
-    return _file(service.calendar_file(meeting), "text/calendar", f"panel-{meeting.id}.ics")
+    meeting = load_meeting(meeting_id)
+    return download(service.calendar_file(meeting), "text/calendar", f"panel-{meeting.id}.ics")
 
 
 @api.route("/meetings/<int:meeting_id>/pack.pdf")
@@ -144,9 +147,7 @@ def meeting_invite(meeting_id: int) -> ResponseReturnValue:
 @documented("The panel pack as the caller's agency may see it", tag="Meetings",
             responses={200: "application/pdf", 401: ErrorOut, 404: ErrorOut})
 def meeting_pack(meeting_id: int) -> ResponseReturnValue:
-    caller = actor()
-    meeting = service.get_meeting(caller, meeting_id)
-    return _file(service.pack_pdf(caller, meeting), "application/pdf", f"panel-pack-{meeting.id}.pdf")
+    return _paper(meeting_id, service.pack_pdf, "panel-pack")
 
 
 @api.route("/meetings/<int:meeting_id>/minutes.pdf")
@@ -154,6 +155,4 @@ def meeting_pack(meeting_id: int) -> ResponseReturnValue:
 @documented("The minutes as the caller's agency may see them", tag="Meetings",
             responses={200: "application/pdf", 401: ErrorOut, 404: ErrorOut})
 def meeting_minutes(meeting_id: int) -> ResponseReturnValue:
-    caller = actor()
-    meeting = service.get_meeting(caller, meeting_id)
-    return _file(service.minutes_pdf(caller, meeting), "application/pdf", f"minutes-{meeting.id}.pdf")
+    return _paper(meeting_id, service.minutes_pdf, "minutes")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
-from panel_app.api.base import actor, api, documented, read_page
+from panel_app.api.base import api, documented, read_page
 from panel_app.api.schemas import AgencyOut, ErrorOut, PartnershipList, PartnershipOut, PathwayOut
+from panel_app.doors import actor
 from panel_app.pathways import Pathway
 from panel_app.services import partnerships
 

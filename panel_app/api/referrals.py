@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
-from panel_app.api.base import actor, api, documented, read_body, read_query, values_of
+from panel_app.api.base import api, documented, read_body, read_query, values_of
 from panel_app.api.schemas import (
     AgencyOut,
     ConsentOut,
@@ -24,6 +24,7 @@ from panel_app.api.schemas import (
     StageOut,
     YoungPersonOut,
 )
+from panel_app.doors import actor, load_referral
 from panel_app.models import Referral, ReferralStatus, User
 from panel_app.services import referral_views
 from panel_app.services import referrals as service
@@ -76,6 +77,11 @@ def _detail(viewer: User, referral: Referral) -> dict:
     return body.model_dump(mode="json", exclude_unset=True)
 
 
+def _answer(referral: Referral) -> ResponseReturnValue:
+    """The referral as the caller may see it (docs/api.md: every call about one referral answers so)."""
+    return jsonify(_detail(actor(), referral))
+
+
 @api.route("/referrals", methods=["POST"])
 @documented(
     "Refer a young person",
@@ -108,10 +114,9 @@ def referral_create() -> ResponseReturnValue:
         needs={pathway: service.NeedInput(need.rating, need.note) for pathway, need in data.needs.items()},
         referring_agency_id=data.referring_agency_id,
     )
-    caller = actor()
-    referral = service.refer(caller, new)
-    referral = service.get_referral(caller, referral.id, purpose="view")
-    return jsonify(_detail(caller, referral)), 201
+    referral = service.refer(actor(), new)
+    # Read back as the caller may see it, with what its record needs loaded (and the read audited).
+    return _answer(load_referral(referral.id)), 201
 
 
 @api.route("/referrals")
@@ -147,8 +152,7 @@ def referrals_list() -> ResponseReturnValue:
 @documented("One referral, as the caller may see it", tag="Referrals",
             responses={200: ReferralOut, 401: ErrorOut, 404: ErrorOut})
 def referral_detail(referral_id: int) -> ResponseReturnValue:
-    caller = actor()
-    return jsonify(_detail(caller, service.get_referral(caller, referral_id)))
+    return _answer(load_referral(referral_id))
 
 
 @api.route("/referrals/<int:referral_id>/share", methods=["POST"])
@@ -161,10 +165,9 @@ def referral_detail(referral_id: int) -> ResponseReturnValue:
 )
 def referral_share(referral_id: int) -> ResponseReturnValue:
     data = read_body(ShareIn)
-    caller = actor()
-    referral = service.get_referral(caller, referral_id)
-    service.share(caller, referral, data.agency_id, data.pathways or [])
-    return jsonify(_detail(caller, referral))
+    referral = load_referral(referral_id, "share")
+    service.share(actor(), referral, data.agency_id, data.pathways or [])
+    return _answer(referral)
 
 
 @api.route("/referrals/<int:referral_id>/accept", methods=["POST"])
@@ -179,10 +182,9 @@ def referral_share(referral_id: int) -> ResponseReturnValue:
 )
 def referral_accept(referral_id: int) -> ResponseReturnValue:
     data = read_body(AcceptIn)
-    caller = actor()
-    referral = service.get_referral(caller, referral_id)
-    service.accept(caller, referral, data.version, same_as=data.same_as_young_person_id)
-    return jsonify(_detail(caller, referral))
+    referral = load_referral(referral_id, "accept")
+    service.accept(actor(), referral, data.version, same_as=data.same_as_young_person_id)
+    return _answer(referral)
 
 
 @api.route("/referrals/<int:referral_id>/decline", methods=["POST"])
@@ -196,7 +198,6 @@ def referral_accept(referral_id: int) -> ResponseReturnValue:
 )
 def referral_decline(referral_id: int) -> ResponseReturnValue:
     data = read_body(DeclineIn)
-    caller = actor()
-    referral = service.get_referral(caller, referral_id)
-    service.decline(caller, referral, data.reason, data.version)
-    return jsonify(_detail(caller, referral))
+    referral = load_referral(referral_id, "decline")
+    service.decline(actor(), referral, data.reason, data.version)
+    return _answer(referral)

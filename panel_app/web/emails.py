@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 
-from panel_app.doors import current_actor
+from panel_app.doors import actor
 from panel_app.services import outbox
 
 emails = Blueprint("emails", __name__, url_prefix="/emails")
@@ -14,7 +14,5 @@ emails = Blueprint("emails", __name__, url_prefix="/emails")
 
 @emails.route("/undelivered")
 def undelivered() -> ResponseReturnValue:
-    actor = current_actor()
-    assert actor is not None  # the route rule admits signed-in people only
-    shown, total = outbox.undelivered_emails(actor)
+    shown, total = outbox.undelivered_emails(actor())
     return render_template("outbox/undelivered.html", emails=shown, total=total)

@@ -200,12 +200,14 @@ def _field_at(form: FlaskForm, path: str) -> Field | None:
 
 def apply_problems(form: FlaskForm, error: PanelError, names: dict[str, str] | None = None) -> None:
     """Show a service's problems against the form's fields (``names`` maps the service's field names
-    to the form's; ``-`` steps into a sub-form); the rest go to the top of the error summary."""
+    to the form's; ``-`` steps into a sub-form); the rest go to the top of the error summary. So do
+    the problems of hidden fields (the blocked action a gap comes from): unlinked, rather than
+    pointing at an input no one can see."""
     names = names or {}
     unmatched = []
     for name, message in error.fields.items():
         field = _field_at(form, names.get(name, name))
-        if field is None or isinstance(field, FormField):
+        if field is None or isinstance(field, (FormField, HiddenField)):
             unmatched.append(message)
         else:
             field.errors = [*field.errors, message]
