@@ -26,7 +26,6 @@ from panel_app.pathways import Pathway
 from panel_app.services import outbox
 from panel_app.services import actions as action_service
 from panel_app.services import meetings as service
-from panel_app.services import referrals as referral_service
 from panel_app.services.clock import local_timezone
 from panel_app.throttling import pdf_per_person
 from panel_app.web import actions as action_pages
@@ -387,11 +386,10 @@ def save_notes(meeting_id: int, item_id: int) -> ResponseReturnValue:
 @meetings.route("/<int:meeting_id>/items/<int:item_id>/needs", methods=["POST"])
 def rate_needs(meeting_id: int, item_id: int) -> ResponseReturnValue:
     item = load_agenda_item(meeting_id, item_id, "write_notes")
-    referral = load_referral(item.referral_id)
     form = forms.NeedsForm(prefix=f"needs{item.id}")
     if not form.validate_on_submit():
         raise BadRequest(_("Choose a rating for each pathway; notes must be 4000 characters or fewer."))
-    changed = referral_service.rate_needs(actor(), referral, form.need_inputs(), form.version_read())
+    changed = service.rate_needs(actor(), item, form.need_inputs(), form.version_read())
     flash(ngettext("%(num)d pathway re-rated.", "%(num)d pathways re-rated.", len(changed)) if changed
           else _("No rating changed."), "success")
     return _in_meeting_mode(item.meeting, f"item-{item.id}")
