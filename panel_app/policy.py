@@ -467,8 +467,19 @@ def require_step(user: User, table: StepTable, step: str, record: Any, *,
         raise RuleBroken(str(_why_not_now(rule, record)))
 
 
+def _always(record: Any) -> bool:
+    return True
+
+
 def _why_not_now(rule: Step[Any], record: Any) -> Any:
     return rule.not_now(record) if callable(rule.not_now) else rule.not_now
+
+
+def why_not_now(table: StepTable, step: str, record: Any) -> str | None:
+    """Why the record's state does not allow the step now (what a page says in place of its
+    buttons), or ``None`` when it does."""
+    rule = table[step]
+    return None if rule.when(record) else str(_why_not_now(rule, record))
 
 
 def _referral_broker(user: User, referral: Referral) -> bool:
@@ -693,6 +704,8 @@ MEETING_STEPS: dict[str, Step[PanelMeeting]] = {
                       _BROKERS_ONLY),
     "save_minutes": Step(_meeting_broker, _agenda_open, _not_after(_l("The minutes are already approved.")),
                          _BROKERS_ONLY),
+    # Open each invited agency's pack, minutes and actions as that agency receives them.
+    "preview_papers": Step(_meeting_broker, _always, "", _BROKERS_ONLY),
     "approve_minutes": Step(_meeting_broker, in_status(MeetingStatus.HELD),
                             _not_after(_l("Mark the meeting as held before approving its minutes.")), _BROKERS_ONLY),
 }
@@ -794,9 +807,6 @@ def can_update_action(user: User, action: Action) -> bool:
 def _action_broker(user: User, action: Action) -> bool:
     return can_manage_referral(user, action.referral)
 
-
-def _always(record: Any) -> bool:
-    return True
 
 
 def _reviewable(action: Action) -> bool:

@@ -244,11 +244,6 @@ def schedule_series(actor: User, partnership_id: int, first: MeetingDetails, rul
     return meetings
 
 
-def _require_manager(actor: User, meeting: PanelMeeting) -> None:
-    if not policy.can_manage_meeting(actor, meeting):
-        raise Forbidden(_("Only the partnership's broker can do this."))
-
-
 def _require_step(actor: User, meeting: PanelMeeting, step: str,
                   between: Callable[[], object] | None = None) -> None:
     """Who may take the step and in which states of the meeting: ``policy.MEETING_STEPS``.
@@ -819,7 +814,7 @@ def _document_viewer(actor: User, meeting: PanelMeeting, agency_id: int | None) 
     """Whose view a document is built for: the person's own, or (for the broker) an invited agency's."""
     if agency_id is None:
         return actor, None
-    _require_manager(actor, meeting)
+    policy.require_person(actor, policy.MEETING_STEPS, "preview_papers", meeting)
     agency = next((a for a in meeting.partnership.agencies if a.id == agency_id), None)
     if agency is None:
         raise RuleBroken(_("Choose an agency on this partnership's panel."), {"agency": _("Not a member agency")})

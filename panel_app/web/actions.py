@@ -149,7 +149,7 @@ def _plan_page(referral: Referral, milestone_form: forms.MilestoneForm | None = 
     # Sharing is recorded for the newest version not yet shared: one form, so its fields' ids are unique.
     shareable = max((v.id for v in plan.versions if not v.shared_on), default=None)
     return render_template("actions/plan.html", plan=plan, referral=referral,
-                           manage=policy.can_manage_referral(actor(), referral), shareable=shareable,
+                           shareable=shareable,
                            milestone_form=milestone_form or forms.MilestoneForm(),
                            shared_form=shared_form or forms.PlanSharedForm(),
                            confirm=forms.PanelForm(), **({"form": failed} if failed else {}))

@@ -125,7 +125,7 @@ def show(meeting_id: int) -> ResponseReturnValue:
     rows = service.agenda(member, meeting)
     service.audit_view(member, meeting, rows)
     return render_template(
-        "meetings/show.html", meeting=meeting, rows=rows, manage=policy.can_manage_meeting(member, meeting),
+        "meetings/show.html", meeting=meeting, rows=rows,
         steps=policy.meeting_steps(member, meeting),
         my_requests=service.requests_for(member, meeting), confirm=forms.ConfirmForm(version=meeting.version),
         attendance={row.agency_id: row for row in meeting.attendance},
@@ -185,7 +185,7 @@ def _agenda_page(meeting: PanelMeeting, form: forms.AgendaAddForm | None = None)
     extra = {"form": form} if form.errors else {}
     return render_template("meetings/agenda.html", meeting=meeting, rows=rows, add_form=form, total=total,
                            proposals=service.proposals(actor(), meeting), item_form=forms.AgendaItemForm(),
-                           **extra)
+                           closed=policy.why_not_now(policy.MEETING_STEPS, "change_agenda", meeting), **extra)
 
 
 def _referral_choices(meeting: PanelMeeting) -> list[tuple[int, str]]:
@@ -319,7 +319,8 @@ def _meeting_mode(meeting: PanelMeeting, refused: tuple[int, Any] | None = None)
                            notes_forms=notes_forms, needs_forms=needs_forms,
                            audiences=service.note_audiences(meeting, rows), confirm=forms.ConfirmForm(
                                version=meeting.version), pathways=list(Pathway),
-                           steps=policy.meeting_steps(chair, meeting), **extra)
+                           steps=policy.meeting_steps(chair, meeting),
+                           notes_closed=policy.why_not_now(policy.MEETING_STEPS, "write_notes", meeting), **extra)
 
 
 def _pathway_note_data(item: AgendaItem) -> dict[str, str]:
