@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
 
 from panel_app.clock import today
 from panel_app.errors import Forbidden, RuleBroken
@@ -224,6 +224,15 @@ ROUTE_RULES: dict[str, RouteRule] = {
     "api.meeting_minutes": SIGNED_IN,
     # Emails that have not gone: each person sees those policy.visible_emails allows.
     "emails.undelivered": SIGNED_IN,
+    # Running the installation: people's accounts are the administrator's; a broker may invite the
+    # staff of their partnerships' member agencies (PERSON_STEPS and the invitable_* scopes say whom).
+    "people.index": only(Role.ADMIN),
+    "people.show": only(Role.ADMIN),
+    "people.invite": only(Role.ADMIN, Role.BROKER),
+    "people.resend_invitation": only(Role.ADMIN),
+    "people.revoke_invitation": only(Role.ADMIN),
+    "people.deactivate": only(Role.ADMIN),
+    "people.reactivate": only(Role.ADMIN),
 }
 
 
@@ -1121,6 +1130,25 @@ def _why_not_waiting(person: User) -> Any:
               "from the sign-in page.")
 
 
+def _is_admin(user: User, person: User) -> bool:
+    return user.role is Role.ADMIN
+
+
+def _deactivatable(person: User) -> bool:
+    """Active, and not the last active administrator (who alone could reactivate anyone)."""
+    if not person.active:
+        return False
+    return person.role is not Role.ADMIN or db.session.scalar(
+        select(func.count()).select_from(installation_runners().where(User.id != person.id).subquery())) > 0
+
+
+def _why_not_deactivatable(person: User) -> Any:
+    if not person.active:
+        return _l("This account is already deactivated.")
+    return _l("This is the last active administrator: invite or reactivate another administrator before "
+              "deactivating this one.")
+
+
 def _has_live_invitation(person: User) -> bool:
     now = utcnow()
     return _waiting_to_join(person) and db.session.scalar(select(AccountLink.id).where(
@@ -1146,6 +1174,11 @@ PERSON_STEPS: dict[str, Step[User]] = {
                                  "already revoked."),
                               _l("Only an administrator, or a broker of this person's agency's partnerships, "
                                  "can do this.")),
+    # Ending and restoring someone's access is the administrator's alone.
+    "deactivate": Step(_is_admin, _deactivatable, _why_not_deactivatable,
+                       _l("Only an administrator can deactivate an account.")),
+    "reactivate": Step(_is_admin, lambda person: not person.active, _l("This account is already active."),
+                       _l("Only an administrator can reactivate an account.")),
 }
 
 

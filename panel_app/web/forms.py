@@ -45,6 +45,7 @@ from panel_app.models import (
     NeedRating,
     NotDoneReason,
     ReferralStatus,
+    Role,
 )
 from panel_app.pathways import Pathway
 from panel_app.services import gaps as gap_rules
@@ -258,6 +259,54 @@ class ChoosePasswordForm(PanelForm):
         validators=[InputRequired(message=_l("Enter a password")), _password_length()],
     )
     submit = SubmitField(_l("Save password and sign in"), widget=SubmitInput())
+
+
+# --- People ------------------------------------------------------------------------------------
+
+
+class PeopleFilterForm(PanelForm):
+    """The people list's search and filters (a GET form: nothing changes, so no CSRF token). The
+    agency and partnership choices are set by the page."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Search by name or email"), widget=TextInput(), validators=[Optional(), _too_long(100)])
+    role = ChoiceSelect(_l("Role"), choices=[], widget=Select(), validators=[Optional()])
+    agency = ChoiceSelect(_l("Agency"), coerce=int, choices=[], widget=Select(), validators=[Optional()])
+    partnership = ChoiceSelect(_l("Partnership"), coerce=int, choices=[], widget=Select(), validators=[Optional()])
+    state = ChoiceSelect(_l("Account"), choices=[], widget=Select(), validators=[Optional()])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.role.choices = [("", _("Any role"))] + choices(Role)
+        self.state.choices = [("", _("Any state"))] + [
+            ("active", _("Active")), ("invited", _("Invited")), ("deactivated", _("Deactivated"))]
+
+
+class InviteForm(PanelForm):
+    """Inviting someone: the role's choices are those the inviter may invite into, the agency,
+    partnership and region choices those they may name (set by the page)."""
+
+    email = EmailField(_l("Email address"), widget=TextInput(), description=_l("Their work email address"),
+                       validators=[InputRequired(message=_l("Enter their email address")), _too_long(254)])
+    name = StringField(_l("Full name"), widget=TextInput(),
+                       validators=[InputRequired(message=_l("Enter their name")), _too_long(120)])
+    role = ChoiceRadio(_l("Role"), choices=[], widget=RadioInput(),
+                       validators=[InputRequired(message=_l("Choose their role"))])
+    agency_id = ChoiceSelect(_l("Agency"), coerce=int, choices=[], widget=Select(),
+                             description=_l("Agency staff only"), validators=[Optional()])
+    partnership_ids = ChoiceCheckboxes(_l("Partnerships"), coerce=int, choices=[], widget=CheckboxesInput(),
+                                       description=_l("Brokers: the partnerships they broker. Agency staff: "
+                                                      "partnerships their agency sits on (optional)."))
+    region_id = ChoiceSelect(_l("Region"), coerce=int, choices=[], widget=Select(),
+                             description=_l("Strategic leads only"), validators=[Optional()])
+    submit = SubmitField(_l("Send invitation"), widget=SubmitInput())
+
+
+class PersonStepForm(PanelForm):
+    """A button that changes someone's account (deactivate, resend an invitation): only the CSRF
+    token; the person is in the URL."""
 
 
 class ForgottenPasswordForm(PanelForm):
