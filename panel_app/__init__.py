@@ -69,6 +69,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from panel_app.api import api
     from panel_app.web.account import account
+    from panel_app.web.agencies import agencies
     from panel_app.web.auth import auth
     from panel_app.web.home import home
     from panel_app.web.actions import actions
@@ -84,7 +85,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = doors.RecordIdConverter
 
     for blueprint in (meta, auth, account, home, referrals, meetings, actions, gaps, calendar, emails, people,
-                      api):
+                      agencies, api):
         app.register_blueprint(blueprint)
     csrf.exempt(api)  # the API authenticates with bearer tokens, never with cookies
 

@@ -233,6 +233,9 @@ ROUTE_RULES: dict[str, RouteRule] = {
     "people.revoke_invitation": only(Role.ADMIN),
     "people.deactivate": only(Role.ADMIN),
     "people.reactivate": only(Role.ADMIN),
+    "agencies.index": only(Role.ADMIN),
+    "agencies.new": only(Role.ADMIN),
+    "agencies.edit": only(Role.ADMIN),
 }
 
 
@@ -249,6 +252,13 @@ def can_get_gap_report(user: User) -> bool:
 def runs_installation(user: User) -> bool:
     """An admin: manages the installation (people, partnerships), works in no partnership."""
     return user.role is Role.ADMIN
+
+
+def require_runs_installation(user: User) -> None:
+    """What a service changing the installation (agencies, partnerships) calls first: 403 for
+    anyone but an administrator."""
+    if not runs_installation(user):
+        raise Forbidden(str(_l("Only an administrator can do this.")))
 
 
 def oversees_region(user: User) -> bool:

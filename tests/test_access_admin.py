@@ -1,7 +1,7 @@
 """The access matrix of the administrator's pages (people): every route x every role -> the status,
 written out by hand from docs/domain.md and issue 11, never derived from policy.py.
 
-The administrator reaches every people page (and still no young person: test_access_referrals). A
+The administrator reaches every people and agency page (and still no young person: test_access_referrals). A
 broker reaches the invitation form only, to invite the staff of their partnerships' member
 agencies; agency staff and strategic leads reach no administrator's page (403).
 
@@ -11,7 +11,8 @@ one, so the last active administrator), staff of A ("staff"), staff of A invited
 joined ("invited"), staff of B deactivated ("deactivated"), a strategic lead.
 
 What "allowed in" means: GET of a page 200; POST of a step with only the CSRF token 302 back to the
-person's page; POST of the invitation form with only the CSRF token 400 (its fields are missing);
+person's page; POST of the invitation or agency form with only the CSRF token 400 (its fields are
+missing);
 deactivating the last active administrator 422 (the state refuses it, whoever asks).
 """
 
@@ -52,6 +53,12 @@ EXPECTED: dict[tuple[str, str], list[int]] = {
     # Reactivating someone active, re-sending to someone who has a password: the state refuses it.
     ("POST", "/admin/people/{staff}/reactivate"):               [302, 422, 403, 403, 403],
     ("POST", "/admin/people/{staff}/resend-invitation"):        [302, 422, 403, 403, 403],
+    # --- Agencies: the administrator's alone.
+    ("GET", "/admin/agencies/"):                                [302, 200, 403, 403, 403],
+    ("GET", "/admin/agencies/new"):                             [302, 200, 403, 403, 403],
+    ("POST", "/admin/agencies/new"):                            [302, 400, 403, 403, 403],
+    ("GET", "/admin/agencies/{agency_a}"):                      [302, 200, 403, 403, 403],
+    ("POST", "/admin/agencies/{agency_a}"):                     [302, 400, 403, 403, 403],
 }
 
 CASES = [
@@ -60,8 +67,8 @@ CASES = [
     for index, role in enumerate(ROLES)
 ]
 
-# 17 routes (rows of EXPECTED) x 5 callers, counted by hand.
-EXPECTED_CASE_COUNT = 85
+# 22 routes (rows of EXPECTED) x 5 callers, counted by hand.
+EXPECTED_CASE_COUNT = 110
 
 
 @dataclass
@@ -105,7 +112,7 @@ def test_admin_access_matrix(client: FlaskClient, login_as, method: str, path: s
                              expected: int) -> None:
     world = build_world()
     user = world.users.get(role)
-    url = path.format(**{key: person.id for key, person in world.users.items()})
+    url = path.format(agency_a=world.agency_a_id, **{key: person.id for key, person in world.users.items()})
     if user is not None:
         login_as(user)
     data = None
@@ -145,11 +152,12 @@ def test_the_last_active_admin_is_told_why(client: FlaskClient, login_as) -> Non
     assert db.session.get(User, admin.id).active
 
 
-def test_the_menu_offers_people_to_the_admin_only(app, client: FlaskClient, login_as) -> None:
+def test_the_menu_offers_the_admin_pages_to_the_admin_only(app, client: FlaskClient, login_as) -> None:
     world = build_world()
     for role, offered in ((ADMIN, True), (BROKER, False), (STAFF, False), (LEAD, False)):
         page = client_for(app, world.users[role]).get("/").text
         assert ('href="/admin/people/"' in page) is offered, role
+        assert ('href="/admin/agencies/"' in page) is offered, role
 
 
 def _invite(client: FlaskClient, **fields) -> object:
@@ -267,3 +275,68 @@ def test_a_person_page_names_the_emails_but_never_their_text(client: FlaskClient
                                                          OutboxEmail.record_type == "user"))
     assert email.subject in page
     assert "/welcome/" not in page and email.body_text[:80] not in page
+
+
+def _save_agency(client: FlaskClient, path: str, **fields) -> object:
+    token = csrf_token_from(client.get(path).text)
+    return client.post(path, data={"csrf_token": token, **fields})
+
+
+def _agencies() -> int:
+    from panel_app.models import Agency
+
+    return db.session.scalar(select(func.count()).select_from(Agency)) or 0
+
+
+def test_adding_and_changing_an_agency_is_audited_before_and_after(client: FlaskClient, login_as) -> None:
+    from panel_app.models import Agency
+
+    world = build_world()
+    login_as(world.users[ADMIN])
+    response = _save_agency(client, "/admin/agencies/new", name="Wrexham Careers", type="employment",
+                            area="Wrexham", contact_email="Team@Careers.example", active="y")
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/agencies/"
+    agency = db.session.scalar(select(Agency).where(Agency.name == "Wrexham Careers"))
+    assert (agency.type, agency.area, agency.contact_email, agency.active) == (
+        "employment", "Wrexham", "team@careers.example", True)
+    response = _save_agency(client, f"/admin/agencies/{agency.id}", name="Wrexham Careers", type="employment",
+                            area="Wrexham", lead_contact_email="lead@careers.example")
+    assert response.status_code == 302
+    db.session.expire_all()
+    agency = db.session.get(Agency, agency.id)
+    assert agency.active is False and agency.lead_contact_email == "lead@careers.example"
+    events = list(db.session.scalars(select(AuditEvent).where(AuditEvent.record_type == "agency",
+                                                              AuditEvent.record_id == agency.id)
+                                     .order_by(AuditEvent.id)))
+    assert [event.action for event in events] == ["agency.created", "agency.changed"]
+    assert events[0].detail["before"] is None and events[0].detail["after"]["area"] == "Wrexham"
+    assert events[1].detail["before"]["active"] is True and events[1].detail["after"]["active"] is False
+    assert "Wrexham Careers" in client.get("/admin/agencies/").text
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"name": "matrix housing a"}, "There is already an agency called matrix housing a"),
+    ({"type": "wizardry"}, "Choose one of the types of agency listed"),
+    ({"contact_email": "not an address"}, "Enter an email address in the correct format"),
+    ({"name": ""}, "Enter the agency&#39;s name"),
+])
+def test_bad_agencies_say_why_and_save_nothing(client: FlaskClient, login_as, fields: dict, message: str) -> None:
+    world = build_world()
+    login_as(world.users[ADMIN])
+    before = _agencies()
+    response = _save_agency(client, "/admin/agencies/new", **{"name": "New Agency", "type": "housing", **fields})
+    assert 400 <= response.status_code < 500
+    assert message in response.text and "govuk-error-summary" in response.text
+    db.session.expire_all()
+    assert _agencies() == before
+
+
+def test_renaming_an_agency_to_another_agencys_name_is_refused(client: FlaskClient, login_as) -> None:
+    from panel_app.models import Agency
+
+    world = build_world()
+    login_as(world.users[ADMIN])
+    response = _save_agency(client, f"/admin/agencies/{world.agency_b_id}", name="MATRIX HOUSING A", type="housing")
+    assert response.status_code == 422
+    db.session.expire_all()
+    assert db.session.get(Agency, world.agency_b_id).name == "Matrix Housing B"

@@ -56,13 +56,20 @@ def _described(person: User) -> dict[str, Any]:
             "active": person.active}
 
 
-def _email_problem(email: str) -> str | None:
-    if not email:
-        return _("Enter their email address")
+def email_shape_problem(email: str) -> str | None:
+    """What is wrong with the shape of an address given (too long, not like name@example.org)."""
     if len(email) > EMAIL_MAX:
         return _("Email address must be %(count)d characters or fewer", count=EMAIL_MAX)
     if not _EMAIL_SHAPE.fullmatch(email):
         return _("Enter an email address in the correct format, like name@example.org")
+    return None
+
+
+def _email_problem(email: str) -> str | None:
+    if not email:
+        return _("Enter their email address")
+    if (problem := email_shape_problem(email)) is not None:
+        return problem
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         return _("Someone already has an account with this email address")
     return None

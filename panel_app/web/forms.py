@@ -304,6 +304,27 @@ class InviteForm(PanelForm):
     submit = SubmitField(_l("Send invitation"), widget=SubmitInput())
 
 
+class AgencyForm(PanelForm):
+    """Adding or changing an agency; the type's choices are the modules of ``agencies/``."""
+
+    name = StringField(_l("Name"), widget=TextInput(),
+                       validators=[InputRequired(message=_l("Enter the agency's name")), _too_long(160)])
+    type = ChoiceSelect(_l("Type of agency"), choices=[], widget=Select(),
+                        validators=[InputRequired(message=_l("Choose the type of agency"))],
+                        invalid_message=_l("Choose one of the types of agency listed"))
+    area = StringField(_l("Area (optional)"), widget=TextInput(), description=_l("Where it works, like Flintshire"),
+                       validators=[Optional(), _too_long(120)])
+    contact_email = EmailField(_l("Team email address (optional)"), widget=TextInput(),
+                               description=_l("Where invitations, meeting packs and reminders go: a team inbox"),
+                               validators=[Optional(), _too_long(254)])
+    lead_contact_email = EmailField(_l("Lead contact email address (optional)"), widget=TextInput(),
+                                    description=_l("The manager told when one of the agency's actions stays overdue"),
+                                    validators=[Optional(), _too_long(254)])
+    active = BooleanField(_l("The agency is active"), widget=CheckboxInput(), default=True,
+                          description=_l("Untick when it no longer works with the partnerships; its records stay"))
+    submit = SubmitField(_l("Save agency"), widget=SubmitInput())
+
+
 class PersonStepForm(PanelForm):
     """A button that changes someone's account (deactivate, resend an invitation): only the CSRF
     token; the person is in the URL."""

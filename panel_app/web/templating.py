@@ -39,6 +39,7 @@ NAVIGATION = (
     NavItem("gaps.register", _l("Service gaps")),
     NavItem("gaps.dashboard", _l("Dashboard")),
     NavItem("people.index", _l("People")),
+    NavItem("agencies.index", _l("Agencies")),
 )
 
 
