@@ -78,6 +78,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from panel_app.web.gaps import gaps
     from panel_app.web.meetings import meetings
     from panel_app.web.meta import meta
+    from panel_app.web.partnerships import partnerships
     from panel_app.web.people import people
     from panel_app.web.referrals import referrals
 
@@ -85,7 +86,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = doors.RecordIdConverter
 
     for blueprint in (meta, auth, account, home, referrals, meetings, actions, gaps, calendar, emails, people,
-                      agencies, api):
+                      agencies, partnerships, api):
         app.register_blueprint(blueprint)
     csrf.exempt(api)  # the API authenticates with bearer tokens, never with cookies
 

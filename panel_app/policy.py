@@ -236,6 +236,9 @@ ROUTE_RULES: dict[str, RouteRule] = {
     "agencies.index": only(Role.ADMIN),
     "agencies.new": only(Role.ADMIN),
     "agencies.edit": only(Role.ADMIN),
+    "partnerships.index": only(Role.ADMIN),
+    "partnerships.new": only(Role.ADMIN),
+    "partnerships.edit": only(Role.ADMIN),
 }
 
 
@@ -1107,6 +1110,11 @@ def managed_people(user: User) -> Select[tuple[User]]:
     if user.role is Role.BROKER:
         return select(User).where(User.role == Role.AGENCY_STAFF, User.agency_id.in_(_brokered_member_agency_ids(user)))
     return select(User).where(false())
+
+
+def possible_brokers() -> Select[tuple[User]]:
+    """The people an administrator may name as a partnership's brokers: active brokers."""
+    return select(User).where(User.role == Role.BROKER, User.active.is_(True)).order_by(User.name)
 
 
 def installation_runners() -> Select[tuple[User]]:

@@ -1,7 +1,7 @@
 """The access matrix of the administrator's pages (people): every route x every role -> the status,
 written out by hand from docs/domain.md and issue 11, never derived from policy.py.
 
-The administrator reaches every people and agency page (and still no young person: test_access_referrals). A
+The administrator reaches every people, agency and partnership page (and still no young person: test_access_referrals). A
 broker reaches the invitation form only, to invite the staff of their partnerships' member
 agencies; agency staff and strategic leads reach no administrator's page (403).
 
@@ -11,7 +11,7 @@ one, so the last active administrator), staff of A ("staff"), staff of A invited
 joined ("invited"), staff of B deactivated ("deactivated"), a strategic lead.
 
 What "allowed in" means: GET of a page 200; POST of a step with only the CSRF token 302 back to the
-person's page; POST of the invitation or agency form with only the CSRF token 400 (its fields are
+person's page; POST of the invitation, agency or partnership form with only the CSRF token 400 (its fields are
 missing);
 deactivating the last active administrator 422 (the state refuses it, whoever asks).
 """
@@ -59,6 +59,12 @@ EXPECTED: dict[tuple[str, str], list[int]] = {
     ("POST", "/admin/agencies/new"):                            [302, 400, 403, 403, 403],
     ("GET", "/admin/agencies/{agency_a}"):                      [302, 200, 403, 403, 403],
     ("POST", "/admin/agencies/{agency_a}"):                     [302, 400, 403, 403, 403],
+    # --- Partnerships: the administrator's alone.
+    ("GET", "/admin/partnerships/"):                            [302, 200, 403, 403, 403],
+    ("GET", "/admin/partnerships/new"):                         [302, 200, 403, 403, 403],
+    ("POST", "/admin/partnerships/new"):                        [302, 400, 403, 403, 403],
+    ("GET", "/admin/partnerships/{own}"):                       [302, 200, 403, 403, 403],
+    ("POST", "/admin/partnerships/{own}"):                      [302, 400, 403, 403, 403],
 }
 
 CASES = [
@@ -67,8 +73,8 @@ CASES = [
     for index, role in enumerate(ROLES)
 ]
 
-# 22 routes (rows of EXPECTED) x 5 callers, counted by hand.
-EXPECTED_CASE_COUNT = 110
+# 27 routes (rows of EXPECTED) x 5 callers, counted by hand.
+EXPECTED_CASE_COUNT = 135
 
 
 @dataclass
@@ -112,7 +118,7 @@ def test_admin_access_matrix(client: FlaskClient, login_as, method: str, path: s
                              expected: int) -> None:
     world = build_world()
     user = world.users.get(role)
-    url = path.format(agency_a=world.agency_a_id, **{key: person.id for key, person in world.users.items()})
+    url = path.format(agency_a=world.agency_a_id, own=world.own_partnership_id, **{key: person.id for key, person in world.users.items()})
     if user is not None:
         login_as(user)
     data = None
@@ -158,6 +164,7 @@ def test_the_menu_offers_the_admin_pages_to_the_admin_only(app, client: FlaskCli
         page = client_for(app, world.users[role]).get("/").text
         assert ('href="/admin/people/"' in page) is offered, role
         assert ('href="/admin/agencies/"' in page) is offered, role
+        assert ('href="/admin/partnerships/"' in page) is offered, role
 
 
 def _invite(client: FlaskClient, **fields) -> object:
@@ -340,3 +347,79 @@ def test_renaming_an_agency_to_another_agencys_name_is_refused(client: FlaskClie
     assert response.status_code == 422
     db.session.expire_all()
     assert db.session.get(Agency, world.agency_b_id).name == "Matrix Housing B"
+
+
+def _save_partnership(client: FlaskClient, path: str, **fields) -> object:
+    token = csrf_token_from(client.get(path).text)
+    return client.post(path, data={"csrf_token": token, **fields})
+
+
+def test_adding_and_changing_a_partnership_is_audited_before_and_after(client: FlaskClient, login_as) -> None:
+    from panel_app.models import Partnership
+    from panel_app.services.referrals import stages_of
+
+    world = build_world()
+    broker = world.users[BROKER]
+    login_as(world.users[ADMIN])
+    response = _save_partnership(client, "/admin/partnerships/new", name="Matrix R", area="Conwy",
+                                 region="A new region", agency_ids=[world.agency_a_id, world.agency_b_id],
+                                 broker_ids=broker.id, stages="First\nSecond\n\nThird")
+    assert response.status_code == 302, response.text[:2000]
+    partnership = db.session.scalar(select(Partnership).where(Partnership.name == "Matrix R"))
+    assert {a.id for a in partnership.agencies} == {world.agency_a_id, world.agency_b_id}
+    assert [b.id for b in partnership.brokers] == [broker.id] and partnership.region.name == "A new region"
+    assert stages_of(partnership.id) == ["First", "Second", "Third"]
+    response = _save_partnership(client, f"/admin/partnerships/{partnership.id}", name="Matrix R", area="Conwy",
+                                 region="a new REGION", agency_ids=[world.agency_a_id], broker_ids=broker.id,
+                                 stages="")
+    assert response.status_code == 302
+    db.session.expire_all()
+    partnership = db.session.get(Partnership, partnership.id)
+    assert [a.id for a in partnership.agencies] == [world.agency_a_id]
+    assert partnership.region.name == "A new region"  # found by name whatever its case, not added twice
+    assert len(stages_of(partnership.id)) == 5  # none given: the Kalix five
+    events = list(db.session.scalars(select(AuditEvent).where(AuditEvent.record_type == "partnership",
+                                                              AuditEvent.record_id == partnership.id)
+                                     .order_by(AuditEvent.id)))
+    assert [event.action for event in events] == ["partnership.created", "partnership.changed"]
+    assert events[1].detail["before"]["agency_ids"] == sorted([world.agency_a_id, world.agency_b_id])
+    assert events[1].detail["after"]["agency_ids"] == [world.agency_a_id]
+    assert events[1].detail["before"]["stages"] == ["First", "Second", "Third"]
+
+
+@pytest.mark.parametrize(("fields", "message", "status"), [
+    ({"name": "matrix p"}, "There is already a partnership called matrix p", 422),
+    ({"broker_ids": None}, "Choose at least one broker, or confirm", 422),
+    ({"broker_ids": "staff"}, "Choose only brokers listed", 400),
+    ({"stages": "Same\nSame"}, "Two stages cannot have the same name", 422),
+    ({"area": ""}, "Enter the area the partnership covers", 400),
+])
+def test_bad_partnerships_say_why_and_save_nothing(client: FlaskClient, login_as, fields: dict, message: str,
+                                                    status: int) -> None:
+    from panel_app.models import Partnership
+
+    world = build_world()
+    login_as(world.users[ADMIN])
+    data = {"name": "Matrix S", "area": "Conwy", "region": "Admin matrix region", "agency_ids": world.agency_a_id,
+            "broker_ids": world.users[BROKER].id, **fields}
+    if data["broker_ids"] == "staff":
+        data["broker_ids"] = world.users[STAFF].id
+    data = {key: value for key, value in data.items() if value is not None}
+    before = db.session.scalar(select(func.count()).select_from(Partnership))
+    response = _save_partnership(client, "/admin/partnerships/new", **data)
+    assert response.status_code == status, response.text[:1500]
+    assert message in response.text and "govuk-error-summary" in response.text
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Partnership)) == before
+
+
+def test_a_partnership_without_a_broker_needs_confirming(client: FlaskClient, login_as) -> None:
+    world = build_world()
+    login_as(world.users[ADMIN])
+    response = _save_partnership(client, f"/admin/partnerships/{world.other_partnership_id}", name="Matrix Q",
+                                 area="Q area", region="Admin matrix region", agency_ids=world.agency_b_id)
+    assert response.status_code == 422
+    response = _save_partnership(client, f"/admin/partnerships/{world.other_partnership_id}", name="Matrix Q",
+                                 area="Q area", region="Admin matrix region", agency_ids=world.agency_b_id,
+                                 without_broker="y")
+    assert response.status_code == 302

@@ -325,6 +325,31 @@ class AgencyForm(PanelForm):
     submit = SubmitField(_l("Save agency"), widget=SubmitInput())
 
 
+class PartnershipForm(PanelForm):
+    """Adding or changing a partnership; the agency and broker choices are set by the page."""
+
+    name = StringField(_l("Name"), widget=TextInput(),
+                       validators=[InputRequired(message=_l("Enter the partnership's name")), _too_long(160)])
+    area = StringField(_l("Area"), widget=TextInput(), description=_l("The area the panel covers, like Flintshire"),
+                       validators=[InputRequired(message=_l("Enter the area the partnership covers")),
+                                   _too_long(160)])
+    region = StringField(_l("Region"), widget=TextInput(),
+                         description=_l("The region its strategic leads oversee, like Wales. A new name adds a "
+                                        "region."),
+                         validators=[InputRequired(message=_l("Enter the region it belongs to")), _too_long(120)])
+    agency_ids = ChoiceCheckboxes(_l("Member agencies"), coerce=int, choices=[], widget=CheckboxesInput(),
+                                  invalid_message=_l("Choose only agencies listed"))
+    broker_ids = ChoiceCheckboxes(_l("Brokers"), coerce=int, choices=[], widget=CheckboxesInput(),
+                                  description=_l("They triage the partnership's referrals and run its meetings"),
+                                  invalid_message=_l("Choose only brokers listed"))
+    without_broker = BooleanField(_l("I understand the partnership will have no broker for now"),
+                                  widget=CheckboxInput())
+    stages = TextAreaField(_l("Journey stages (optional)"), widget=TextArea(),
+                           description=_l("One stage a line, in order. Leave empty for the five Kalix stages."),
+                           validators=[Optional(), _too_long(3000)])
+    submit = SubmitField(_l("Save partnership"), widget=SubmitInput())
+
+
 class PersonStepForm(PanelForm):
     """A button that changes someone's account (deactivate, resend an invitation): only the CSRF
     token; the person is in the URL."""

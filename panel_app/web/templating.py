@@ -40,6 +40,7 @@ NAVIGATION = (
     NavItem("gaps.dashboard", _l("Dashboard")),
     NavItem("people.index", _l("People")),
     NavItem("agencies.index", _l("Agencies")),
+    NavItem("partnerships.index", _l("Partnerships")),
 )
 
 
