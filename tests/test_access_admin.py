@@ -165,6 +165,9 @@ def test_the_menu_offers_the_admin_pages_to_the_admin_only(app, client: FlaskCli
         assert ('href="/admin/people/"' in page) is offered, role
         assert ('href="/admin/agencies/"' in page) is offered, role
         assert ('href="/admin/partnerships/"' in page) is offered, role
+        # A broker is offered the invitation form from their home page (an admin from People); staff
+        # and leads are not.
+        assert ('href="/admin/people/invite"' in page) is (role == BROKER), role
 
 
 def _invite(client: FlaskClient, **fields) -> object:
