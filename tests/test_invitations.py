@@ -142,6 +142,18 @@ def test_an_invited_worker_follows_the_emailed_link_chooses_a_password_and_is_si
     assert {"person.invited", "account_link.used"} <= set(actions)
 
 
+def test_how_long_links_work_are_settings(app: Flask, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(app.config, "PANEL_INVITATION_HOURS", 5)
+    monkeypatch.setitem(app.config, "PANEL_RESET_MINUTES", 15)
+    person = people.invite(world.admin, email="brief@example.org", name="Brief Person", role=Role.AGENCY_STAFF,
+                           agency_id=world.housing.id)
+    accounts.change_password(person, CHOSEN)
+    accounts.request_password_reset("brief@example.org")
+    lifetimes = {link.purpose: link.expires_at - link.created_at
+                 for link in db.session.scalars(select(AccountLink).where(AccountLink.user_id == person.id))}
+    assert lifetimes == {LinkPurpose.INVITATION: timedelta(hours=5), LinkPurpose.PASSWORD_RESET: timedelta(minutes=15)}
+
+
 def test_the_invitation_email_is_queued_with_the_change_and_goes_nowhere_if_it_is_undone(world: World) -> None:
     before = _counts()
     people.invite(world.admin, email="undone@example.org", name="Undone Person", role=Role.AGENCY_STAFF,

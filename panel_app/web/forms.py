@@ -820,6 +820,8 @@ class ChangePasswordForm(PanelForm):
     )
     new_password = PasswordField(
         _l("New password"), widget=PasswordInput(),
+        description=_l("At least %(count)d characters. Not a common password, your email address or your name.",
+                       count=MIN_PASSWORD_LENGTH),
         validators=[InputRequired(_l("Enter a new password")), _password_length()],
     )
     submit = SubmitField(_l("Change password"), widget=SubmitInput())
