@@ -25,18 +25,21 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
 
 from panel_app.clock import today
 from panel_app.errors import Forbidden, RuleBroken
 from panel_app.models import (
     OUTSTANDING,
     UNRESOLVED,
+    AccessReason,
     AccountLink,
     Action,
     ActionStatus,
     Agency,
+    AgendaItem,
     AgendaNote,
+    Consent,
     GapStatus,
     LinkPurpose,
     MeetingStatus,
@@ -244,6 +247,17 @@ def oversees_region(user: User) -> bool:
     return user.role is Role.STRATEGIC_LEAD
 
 
+# Which home page each role gets (``templates/home/<name>.html``): what that role needs first.
+_HOMES = {Role.BROKER: "broker", Role.AGENCY_STAFF: "agency_staff", Role.STRATEGIC_LEAD: "strategic_lead",
+          Role.ADMIN: "admin"}
+
+
+def home_of(user: User) -> str:
+    """The name of the home page a person gets: a broker's caseload and panels, an agency's
+    referrals and actions, a strategic lead's escalated gaps, an admin's installation."""
+    return _HOMES[user.role]
+
+
 def route_rule(endpoint: str | None) -> RouteRule | None:
     """The rule declared for an endpoint, or ``None`` when it has none (the doors refuse it)."""
     if endpoint is None:
@@ -290,13 +304,25 @@ def visible_referrals(user: User) -> Select[tuple[Referral]]:
     if user.role is Role.BROKER:
         return query.where(Referral.partnership_id.in_(brokered_partnership_ids(user)))
     if user.role is Role.AGENCY_STAFF and user.agency_id is not None:
-        granted = exists().where(
-            ReferralAccess.referral_id == Referral.id,
-            ReferralAccess.agency_id == user.agency_id,
-            ReferralAccess.revoked_at.is_(None),
-        )
-        return query.where(granted, Referral.partnership_id.in_(agency_partnership_ids(user.agency_id)))
+        return query.where(agency_sees_referral(user.agency_id, Referral.id, Referral.partnership_id))
     return query.where(false())
+
+
+def agency_sees_referral(agency_id: Any, referral_id: Any, partnership_id: Any) -> ColumnElement[bool]:
+    """As SQL: whether an agency's staff see a referral (its id and its partnership's, as columns or
+    values): the agency holds a live grant on it and still sits on the partnership. The rule of
+    ``visible_referrals`` for agency staff, for a query that asks it of many agencies at once (the
+    daily reminders: an agency that no longer sees a referral is not reminded of it)."""
+    granted = exists().where(
+        ReferralAccess.referral_id == referral_id,
+        ReferralAccess.agency_id == agency_id,
+        ReferralAccess.revoked_at.is_(None),
+    )
+    sits_on_panel = exists().where(
+        partnership_agency.c.agency_id == agency_id,
+        partnership_agency.c.partnership_id == partnership_id,
+    )
+    return and_(granted, sits_on_panel)
 
 
 def known_young_people(user: User) -> Select[tuple[int]]:
@@ -343,6 +369,13 @@ def names_referring_agency(user: User) -> bool:
     return user.role is Role.BROKER
 
 
+def staff_agency_id(user: User) -> int | None:
+    """The agency a person works for as its staff: whose actions are theirs to do (their "My
+    actions"), whose updates before a panel they send. ``None`` for brokers, strategic leads and
+    admins, who work for no agency here."""
+    return user.agency_id if user.role is Role.AGENCY_STAFF else None
+
+
 def is_referrer(user: User, referral: Referral) -> bool:
     """Staff of the agency that made the referral (the referring case manager's team)."""
     return user.role is Role.AGENCY_STAFF and user.agency_id == referral.referring_agency_id
@@ -360,6 +393,25 @@ def can_withdraw_consent(user: User, referral: Referral) -> bool:
 
 def can_provide_information(user: User, referral: Referral) -> bool:
     return is_referrer(user, referral)
+
+
+def consent_covers(referral: Referral, agency_id: int) -> bool:
+    """Whether the young person's consent in force lets the referral be shared with this agency."""
+    consent = referral.consent
+    return consent is not None and consent.covers(agency_id)
+
+
+def may_hold_action(referral: Referral, agency_id: int) -> bool:
+    """Whether an action on this referral may go to this agency (holding one grants it access): the
+    referring agency, or one the young person's consent covers."""
+    return agency_id == referral.referring_agency_id or consent_covers(referral, agency_id)
+
+
+def keeps_access(grant: ReferralAccess, consent: Consent) -> bool:
+    """Whether a live grant outlives a consent just recorded or withdrawn: the referrer's always does
+    (the circle narrows back to the referrer and the broker); any other only while the consent covers
+    its agency."""
+    return grant.reason is AccessReason.REFERRED or consent.covers(grant.agency_id)
 
 
 # --- Steps: what a person may do to one record now ---------------------------------------------
@@ -421,7 +473,22 @@ def require_step(user: User, table: StepTable, step: str, record: Any, *,
         before_state()
     rule = table[step]
     if not rule.when(record):
-        raise RuleBroken(str(rule.not_now(record) if callable(rule.not_now) else rule.not_now))
+        raise RuleBroken(str(_why_not_now(rule, record)))
+
+
+def _always(record: Any) -> bool:
+    return True
+
+
+def _why_not_now(rule: Step[Any], record: Any) -> Any:
+    return rule.not_now(record) if callable(rule.not_now) else rule.not_now
+
+
+def why_not_now(table: StepTable, step: str, record: Any) -> str | None:
+    """Why the record's state does not allow the step now (what a page says in place of its
+    buttons), or ``None`` when it does."""
+    rule = table[step]
+    return None if rule.when(record) else str(_why_not_now(rule, record))
 
 
 def _referral_broker(user: User, referral: Referral) -> bool:
@@ -432,8 +499,10 @@ def _broker_or_referrer(user: User, referral: Referral) -> bool:
     return can_manage_referral(user, referral) or is_referrer(user, referral)
 
 
-def _information_requested(referral: Referral) -> bool:
-    return referral.information_requested is not None
+def awaiting_information(referral: Referral) -> bool:
+    """The broker asked the referrer something while triaging, and no answer has come yet (accepting
+    or declining ends the question)."""
+    return referral.information_requested is not None and referral.status is ReferralStatus.SUBMITTED
 
 
 def _consent_in_force(referral: Referral) -> bool:
@@ -441,7 +510,9 @@ def _consent_in_force(referral: Referral) -> bool:
 
 
 _TRIAGE = in_status(ReferralStatus.SUBMITTED)
-_WORKING = in_status(ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE)
+# The referrals the panel works on: accepted, or active (discussed at a panel, or given a stage).
+_WORKING_STATUSES = (ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE)
+_WORKING = in_status(*_WORKING_STATUSES)
 _OPEN = in_status(ReferralStatus.SUBMITTED, ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE)
 _BROKERS_ONLY = _l("Only the partnership's broker can do this.")
 
@@ -453,7 +524,7 @@ REFERRAL_STEPS: dict[str, Step[Referral]] = {
     "request_information": Step(
         _referral_broker, _TRIAGE,
         _l("More information can only be asked for while the referral is being triaged."), _BROKERS_ONLY),
-    "provide_information": Step(is_referrer, _information_requested,
+    "provide_information": Step(is_referrer, awaiting_information,
                                 _l("The broker has not asked for more information."),
                                 _l("Only the referring agency can answer the broker's question.")),
     "share": Step(_referral_broker, _WORKING, _l("Accept the referral before sharing it."), _BROKERS_ONLY),
@@ -519,6 +590,18 @@ def can_view_referral(user: User, referral: Referral) -> bool:
     return False
 
 
+def agencies_involved(referral: Referral) -> list[Agency]:
+    """The agencies whose staff see the referral (``can_view_referral``: a live grant, and the agency
+    still sits on the panel), in the order they were granted: those asked for their update before a
+    panel discusses the case."""
+    members = {agency.id for agency in referral.partnership.agencies}
+    found: dict[int, Agency] = {}
+    for grant in referral.grants:
+        if grant.revoked_at is None and grant.agency_id in members:
+            found.setdefault(grant.agency_id, grant.agency)
+    return list(found.values())
+
+
 def can_read_text_about(reader: User | Agency, referral: Referral, pathway: Pathway | None) -> bool:
     """Free text about a case (an agency's update before the panel, the chair's discussion note) that
     says which pathway it is about. ``reader`` is a person, or an agency (its panel pack, its minutes).
@@ -577,8 +660,8 @@ def _meeting_broker(user: User, meeting: PanelMeeting) -> bool:
 
 
 def _agency_member(user: User, meeting: PanelMeeting) -> bool:
-    """Staff of an agency (which update an agency is asked for is the update request's own rule)."""
-    return user.agency_id is not None
+    """Staff of an agency (which update an agency is asked for is the agenda item's rule below)."""
+    return staff_agency_id(user) is not None
 
 
 def _before_meeting(meeting: PanelMeeting) -> bool:
@@ -630,6 +713,8 @@ MEETING_STEPS: dict[str, Step[PanelMeeting]] = {
                       _BROKERS_ONLY),
     "save_minutes": Step(_meeting_broker, _agenda_open, _not_after(_l("The minutes are already approved.")),
                          _BROKERS_ONLY),
+    # Open each invited agency's pack, minutes and actions as that agency receives them.
+    "preview_papers": Step(_meeting_broker, _always, "", _BROKERS_ONLY),
     "approve_minutes": Step(_meeting_broker, in_status(MeetingStatus.HELD),
                             _not_after(_l("Mark the meeting as held before approving its minutes.")), _BROKERS_ONLY),
 }
@@ -638,6 +723,75 @@ MEETING_STEPS: dict[str, Step[PanelMeeting]] = {
 def meeting_steps(user: User, meeting: PanelMeeting) -> frozenset[str]:
     """What this person may do to this meeting now (``MEETING_STEPS``)."""
     return steps_of(user, MEETING_STEPS, meeting)
+
+
+def goes_on_agenda(referral: Referral) -> bool:
+    """Only a referral the panel works on (accepted or active) goes on a meeting's agenda: not one
+    still being triaged, declined or closed."""
+    return _WORKING(referral)
+
+
+def agenda_candidates(user: User, meeting: PanelMeeting) -> Select[tuple[Referral]]:
+    """The referrals this person could put on the meeting's agenda, as SQL: those of its partnership
+    they see that ``goes_on_agenda`` admits (the agenda builder's list and its proposals)."""
+    return visible_referrals(user).where(Referral.partnership_id == meeting.partnership_id,
+                                         Referral.status.in_(_WORKING_STATUSES))
+
+
+def is_asked(user: User, request: UpdateRequest) -> bool:
+    """Whether this update before the panel was asked of the person's own agency."""
+    agency_id = staff_agency_id(user)
+    return agency_id is not None and request.agency_id == agency_id
+
+
+def update_request_of(user: User, item: AgendaItem) -> UpdateRequest | None:
+    """The update the person's agency was asked for on this case of the agenda, if it was asked."""
+    return next((request for request in item.update_requests if is_asked(user, request)), None)
+
+
+def _as_on_the_meeting(name: str, *, only: Callable[[User, AgendaItem], bool] | None = None) -> Step[AgendaItem]:
+    """A step on one case of the agenda that is the meeting's step ``name``: the same people (``only``
+    those of them it also names), in the same states of the meeting. Read from ``MEETING_STEPS`` when
+    asked, so an edit there holds here too."""
+    def who(user: User, item: AgendaItem) -> bool:
+        return MEETING_STEPS[name].who(user, item.meeting) and (only is None or only(user, item))
+
+    return Step(who, lambda item: MEETING_STEPS[name].when(item.meeting),
+                lambda item: _why_not_now(MEETING_STEPS[name], item.meeting), MEETING_STEPS[name].refused)
+
+
+def _asked_on(user: User, item: AgendaItem) -> bool:
+    return update_request_of(user, item) is not None
+
+
+def _meeting_broker_of_item(user: User, item: AgendaItem) -> bool:
+    return _meeting_broker(user, item.meeting) and REFERRAL_STEPS["rate_needs"].who(user, item.referral)
+
+
+def _needs_open(item: AgendaItem) -> bool:
+    return REFERRAL_STEPS["rate_needs"].when(item.referral)
+
+
+# Who may do what to one case on a meeting's agenda, and when. Putting a case on the agenda is the
+# meeting's step ``change_agenda`` (and ``goes_on_agenda`` for the referral).
+AGENDA_ITEM_STEPS: dict[str, Step[AgendaItem]] = {
+    "move": _as_on_the_meeting("change_agenda"),
+    "time_box": _as_on_the_meeting("change_agenda"),
+    "remove": _as_on_the_meeting("change_agenda"),
+    "record_views": _as_on_the_meeting("record_views"),
+    "write_notes": _as_on_the_meeting("write_notes"),
+    # An agency's written update on the case: only an agency that was asked for one.
+    "send_update": _as_on_the_meeting("send_update", only=_asked_on),
+    # Meeting mode re-rates the case's needs: the meeting's broker, while the referral's own table
+    # allows it (re-rating is a change to the referral, whatever became of the meeting).
+    "rate_needs": Step(_meeting_broker_of_item, _needs_open,
+                       lambda item: _why_not_now(REFERRAL_STEPS["rate_needs"], item.referral), _BROKERS_ONLY),
+}
+
+
+def agenda_item_steps(user: User, item: AgendaItem) -> frozenset[str]:
+    """What this person may do to this case of the agenda now (``AGENDA_ITEM_STEPS``)."""
+    return steps_of(user, AGENDA_ITEM_STEPS, item)
 
 
 def agency_viewer(agency: Agency) -> User:
@@ -662,9 +816,6 @@ def can_update_action(user: User, action: Action) -> bool:
 def _action_broker(user: User, action: Action) -> bool:
     return can_manage_referral(user, action.referral)
 
-
-def _always(record: Any) -> bool:
-    return True
 
 
 def _reviewable(action: Action) -> bool:
@@ -697,6 +848,48 @@ ACTION_STEPS: dict[str, Step[Action]] = {
 def action_steps(user: User, action: Action) -> frozenset[str]:
     """What this person may do to this action now (``ACTION_STEPS``)."""
     return steps_of(user, ACTION_STEPS, action)
+
+
+def state_allows(table: StepTable, step: str, record: Any) -> bool:
+    """Whether the record's state allows the step now, whoever asks (for a service that reports a
+    record in the wrong state as a problem with the field that named it)."""
+    return table[step].when(record)
+
+
+def can_read_action(reader: User, action: Action, readable: frozenset[Pathway] | None = None) -> bool:
+    """An action's description (and its notes and outcome). On a restricted pathway (health, substance
+    misuse) it says something about the young person's health: its owner agency and those who read
+    that pathway's notes see it, others the pathway only. ``readable``: the reader's
+    ``readable_restricted_pathways`` for the referral, when already known."""
+    if action.pathway not in RESTRICTED_PATHWAYS or reader.agency_id == action.owner_agency_id:
+        return True
+    readable = readable_restricted_pathways(reader, action.referral) if readable is None else readable
+    return action.pathway in readable
+
+
+def can_read_plan_entry(reader: User, pathway: Pathway | None, owner_agency_id: int | None,
+                        readable: frozenset[Pathway]) -> bool:
+    """One line of the young person's plan (a milestone, or an action as a saved version keeps it):
+    the rule of ``can_read_action``, asked of what the line says it is about and which agency owns it."""
+    return (pathway is None or pathway not in RESTRICTED_PATHWAYS or pathway in readable
+            or (reader.agency_id is not None and reader.agency_id == owner_agency_id))
+
+
+_PLAN_IS_THE_BROKERS = _l("Only the partnership's broker changes the plan.")
+
+# Who may do what to a young person's plan (its milestones and saved versions), and when. Everyone
+# who sees the referral reads the plan; changing it is the broker's, in whatever state the referral is.
+PLAN_STEPS: dict[str, Step[Referral]] = {
+    "add_milestone": Step(_referral_broker, _always, "", _PLAN_IS_THE_BROKERS),
+    "milestone_achieved": Step(_referral_broker, _always, "", _PLAN_IS_THE_BROKERS),
+    "save_version": Step(_referral_broker, _always, "", _l("Only the partnership's broker saves the plan.")),
+    "record_shared": Step(_referral_broker, _always, "", _l("Only the partnership's broker records this.")),
+}
+
+
+def plan_steps(user: User, referral: Referral) -> frozenset[str]:
+    """What this person may do to this referral's plan now (``PLAN_STEPS``)."""
+    return steps_of(user, PLAN_STEPS, referral)
 
 
 def gap_partnership_ids(user: User) -> Select[tuple[int]]:
@@ -742,6 +935,13 @@ def can_respond_to_gap(user: User, gap: ServiceGap) -> bool:
     """A strategic lead of the region the gap's partnership is in."""
     return (user.role is Role.STRATEGIC_LEAD and user.region_id is not None
             and gap.partnership.region_id == user.region_id)
+
+
+def gap_responders(gap: ServiceGap) -> Select[tuple[User]]:
+    """Who answers an escalated gap, and so is told of it: the active strategic leads of its
+    partnership's region (``can_respond_to_gap``, as SQL)."""
+    return select(User).where(User.role == Role.STRATEGIC_LEAD, User.active.is_(True),
+                              User.region_id == gap.partnership.region_id)
 
 
 def _gap_member(user: User, gap: ServiceGap) -> bool:

@@ -478,6 +478,28 @@ def test_after_approval_the_notes_and_agenda_can_no_longer_change(client: FlaskC
     assert row_counts() == before and meeting_state(meeting.id) == state
 
 
+def test_after_approval_the_pages_offer_no_way_to_change_the_agenda_or_the_notes(client: FlaskClient, login_as,
+                                                                                  world: World) -> None:
+    """The buttons follow the steps tables: once the minutes are approved the agenda page and meeting
+    mode show what was agreed, say why it can no longer change, and offer no control that would only
+    be refused. (Needs stay re-ratable: they are the referral's, open while the referral is.)"""
+    meeting = held_meeting_with_notes(client, login_as, world)
+    item = item_for(meeting, world.alys)
+    assert approve(client, meeting).status_code == 302
+
+    agenda = BeautifulSoup(client.get(f"/meetings/{meeting.id}/agenda").text, "html.parser")
+    main = agenda.find("main")
+    assert "The minutes of this meeting are approved: its agenda can no longer change." in main.get_text(" ")
+    assert main.find("form") is None, "the closed agenda still offers a form"
+    assert world.alys.young_person.full_name in main.get_text(" ")  # what was on it is still shown
+
+    run = BeautifulSoup(client.get(f"/meetings/{meeting.id}/run").text, "html.parser")
+    case = run.find(id=f"item-{item.id}")
+    assert "The minutes are approved: the notes can no longer change." in case.get_text(" ")
+    assert case.find("form", action=f"/meetings/{meeting.id}/items/{item.id}/notes") is None
+    assert NOTES[ALYS] in case.get_text(" ")  # the notes as approved, to read
+
+
 def test_after_approval_the_attendance_can_no_longer_change(client: FlaskClient, login_as, world: World) -> None:
     """Attendance is part of the approved minutes, and the minutes PDF is rebuilt from it at every
     download: changed afterwards, it would no longer be what was approved and sent."""

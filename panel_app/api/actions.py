@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
+from panel_app import policy
 from panel_app.api.base import api, documented, fields_named, read_body, read_query
 from panel_app.api.schemas import (
     ActionIn,
@@ -22,7 +23,7 @@ from panel_app.services import actions as service
 
 
 def _body(viewer: User, action: Action, *, history: bool = False) -> dict:
-    visible = service.description_visible(viewer, action)
+    visible = policy.can_read_action(viewer, action)
     body = ActionOut(
         id=action.id, referral_id=action.referral_id, pathway=action.pathway,
         agency=AgencyOut.model_validate(action.owner_agency), owner_user_id=action.owner_user_id,

@@ -12,7 +12,7 @@ from datetime import UTC
 
 from icalendar import Calendar, Event, vCalAddress, vText
 
-from panel_app.models import MeetingStatus, PanelMeeting, utcnow
+from panel_app.models import PanelMeeting, utcnow
 
 PRODUCT = "-//panel_app//Resettlement panels//EN"
 
@@ -34,7 +34,7 @@ def _event(meeting: PanelMeeting, *, url: str, organizer: str | None, attendees:
         description.append(f"Join online: {meeting.online_link}")
     event.add("description", "\n".join(description))
     event.add("url", url)
-    cancelled = cancelled or meeting.status is MeetingStatus.CANCELLED
+    cancelled = cancelled or meeting.is_cancelled
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     if organizer:
         address = vCalAddress(f"mailto:{organizer}")
@@ -60,7 +60,7 @@ def meeting_invitation(meeting: PanelMeeting, *, url: str, organizer: str | None
                        attendees: Iterable[str] = (), cancel: bool = False) -> bytes:
     """One meeting as an invitation (METHOD:REQUEST) or an update of one; or its cancellation
     (METHOD:CANCEL), when the meeting is cancelled or ``cancel`` withdraws these attendees' invitation."""
-    cancel = cancel or meeting.status is MeetingStatus.CANCELLED
+    cancel = cancel or meeting.is_cancelled
     calendar = _calendar("CANCEL" if cancel else "REQUEST")
     calendar.add_component(_event(meeting, url=url, organizer=organizer, attendees=attendees, cancelled=cancel))
     return calendar.to_ical()

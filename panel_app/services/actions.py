@@ -15,13 +15,14 @@ from typing import Any
 from flask import current_app
 from flask_babel import format_date
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from panel_app import audit, policy
 from panel_app.documents.pdf import render_pdf
-from panel_app.errors import Conflict, Forbidden, NotFound
+from panel_app.errors import Conflict, NotFound
 from panel_app.models import (
     OUTSTANDING,
     AccessReason,
@@ -37,27 +38,21 @@ from panel_app.models import (
     Partnership,
     PlanVersion,
     Referral,
-    ReferralAccess,
-    Role,
     User,
     db,
     utcnow,
 )
 from panel_app.models.base import MAX_ID
-from panel_app.models.people import partnership_agency
-from panel_app.pathways import RESTRICTED_PATHWAYS, Pathway
+from panel_app.pathways import Pathway
 from panel_app.services import outbox
 from panel_app.services import referrals as referral_service
+from panel_app.services.base import Problems, check_version, one_text, page_of, record_change
 from panel_app.services.clock import today
 
 DESCRIPTION_MAX = 2_000
 NOTE_MAX = 4_000
 DUE_SOON = timedelta(days=3)
 MY_ACTIONS_LIMIT = 500
-
-
-def _problems() -> referral_service._Problems:
-    return referral_service._Problems()
 
 
 def label(action: Action) -> str:
@@ -83,7 +78,7 @@ def create_action(actor: User, referral: Referral, new: NewAction) -> Action:
     """The broker records an action: one agency's promise on one pathway, by a date. The agency is
     granted access to the referral for that pathway and told by email."""
     policy.require_step(actor, policy.REFERRAL_STEPS, "record_action", referral)
-    problems = _problems()
+    problems = Problems()
     description = problems.text("description", new.description, DESCRIPTION_MAX,
                                 required=_("Say what the agency will do"))
     if new.due_on < today():
@@ -91,8 +86,7 @@ def create_action(actor: User, referral: Referral, new: NewAction) -> Action:
     agency = next((a for a in referral.partnership.agencies if a.id == new.agency_id), None)
     if agency is None:
         problems.add("agency_id", _("Choose an agency on this partnership's panel"))
-    elif agency.id != referral.referring_agency_id and (referral.consent is None
-                                                          or not referral.consent.covers(agency.id)):
+    elif not policy.may_hold_action(referral, agency.id):
         problems.add("agency_id", _("The young person has not agreed to share their information with this agency"))
     owner = None
     if new.owner_user_id is not None:
@@ -113,11 +107,10 @@ def create_action(actor: User, referral: Referral, new: NewAction) -> Action:
     db.session.flush()
     db.session.add(ActionUpdate(action=action, by_id=actor.id, day=today(), status_to=ActionStatus.OPEN, due_to=new.due_on,
                                 note=_("Action agreed") + (f" ({_('at the panel')})" if meeting else "")))
-    referral_service._grant(referral, agency.id, AccessReason.ACTION, actor, new.pathway, action.id)
-    referral_service._event(referral, actor, "action_created", agency=agency.name, pathway=new.pathway.value,
-                            due=new.due_on.isoformat())
-    audit.record("action.create", actor=actor, record_type="referral", record_id=referral.id,
-                 detail={"action_id": action.id, "agency_id": agency.id})
+    referral_service.grant_access(referral, agency.id, AccessReason.ACTION, actor, new.pathway, action.id)
+    record_change(referral, actor, "action.create", kind="action_created", agency=agency.name,
+                  pathway=new.pathway.value, due=new.due_on.isoformat(),
+                  audit_detail={"action_id": action.id, "agency_id": agency.id})
     _email_assignment(action, agency, actor)
     return action
 
@@ -149,11 +142,10 @@ def update_action(actor: User, action: Action, change: ActionChange) -> Action:
     changed the action since, nothing is saved and the conflict says so.
     """
     policy.require_step(actor, policy.ACTION_STEPS, "update", action)
-    if change.version != action.version:
-        raise Conflict(_("Someone else changed this action since you opened it (now: %(status)s, due %(due)s). "
-                         "Check their change, then make yours again.", status=action.status.label,
-                         due=format_date(action.due_on, "d MMMM yyyy")))
-    problems = _problems()
+    check_version(action, change.version, _l(
+        "Someone else changed this action since you opened it (now: %(status)s, due %(due)s). Check their change, "
+        "then make yours again.", status=action.status.label, due=format_date(action.due_on, "d MMMM yyyy")))
+    problems = Problems()
     note = problems.text("note", change.note, NOTE_MAX)
     outcome = problems.text("outcome", change.outcome, NOTE_MAX)
     status = change.status or action.status
@@ -182,13 +174,12 @@ def update_action(actor: User, action: Action, change: ActionChange) -> Action:
     if status is ActionStatus.DONE:
         action.outcome = outcome or action.outcome or note
     action.updated_at = utcnow()  # a note alone still moves the version on
-    db.session.add(ActionUpdate(action=action, by_id=actor.id, day=today(), note=note or outcome,
-                                status_from=before_status if status is not before_status else None,
-                                status_to=status if status is not before_status else None,
-                                due_from=before_due if due_on != before_due else None,
-                                due_to=due_on if due_on != before_due else None))
-    audit.record("action.update", actor=actor, record_type="referral", record_id=action.referral_id,
-                 detail={"action_id": action.id, "status": status.value})
+    record_change(action, actor, "action.update", note=note or outcome,
+                  status_from=before_status if status is not before_status else None,
+                  status_to=status if status is not before_status else None,
+                  due_from=before_due if due_on != before_due else None,
+                  due_to=due_on if due_on != before_due else None,
+                  audit_detail={"status": status.value})
     _save_or_conflict()
     return action
 
@@ -207,21 +198,14 @@ def _save_or_conflict() -> None:
 def record_not_done(actor: User, action: Action, reason: NotDoneReason, note: str | None, version: int) -> None:
     """At review, the broker records why an action was not done on time: a change of circumstances, or
     the agency has not acted (so the partnership can see which agencies do not deliver)."""
-    def same_version() -> None:
-        if version != action.version:
-            raise Conflict(_("Someone else changed this action since you opened it. Check their change, then try "
-                             "again."))
-
-    policy.require_step(actor, policy.ACTION_STEPS, "record_not_done", action, before_state=same_version)
-    problems = _problems()
-    note = problems.text("note", note, NOTE_MAX)
-    problems.raise_if_any()
+    policy.require_step(actor, policy.ACTION_STEPS, "record_not_done", action, before_state=lambda: check_version(
+        action, version, _l("Someone else changed this action since you opened it. Check their change, then try "
+                            "again.")))
+    note = one_text("note", note, NOTE_MAX)
     action.not_done_reason = reason
     action.updated_at = utcnow()
-    db.session.add(ActionUpdate(action=action, by_id=actor.id, day=today(), note=note,
-                                detail={"not_done_reason": reason.value}))
-    audit.record("action.not_done", actor=actor, record_type="referral", record_id=action.referral_id,
-                 detail={"action_id": action.id, "reason": reason.value})
+    record_change(action, actor, "action.not_done", note=note, detail={"not_done_reason": reason.value},
+                  audit_detail={"reason": reason.value})
     _save_or_conflict()
 
 
@@ -249,15 +233,6 @@ def get_action(actor: User, action_id: int) -> Action:
     audit.record("action.view", actor=actor, record_type="referral", record_id=action.referral_id,
                  detail={"action_id": action.id})
     return action
-
-
-def description_visible(viewer: User, action: Action, readable: frozenset[Pathway] | None = None) -> bool:
-    """An action on a restricted pathway (health, substance misuse) says something about the young
-    person's health: its owner and those who read that pathway's notes see it; others see the pathway only."""
-    if action.pathway not in RESTRICTED_PATHWAYS or viewer.agency_id == action.owner_agency_id:
-        return True
-    readable = policy.readable_restricted_pathways(viewer, action.referral) if readable is None else readable
-    return action.pathway in readable
 
 
 @dataclass
@@ -294,9 +269,10 @@ class DueGroups:
 def my_actions(actor: User, filters: ActionFilters) -> DueGroups:
     """What the actor's agency owes, overdue first, then due this week, then later; and what it did in
     the last fortnight. A fixed number of queries, however many actions."""
-    if actor.role is not Role.AGENCY_STAFF or actor.agency_id is None:
+    agency_id = policy.staff_agency_id(actor)
+    if agency_id is None:
         return DueGroups()
-    base = policy.visible_actions(actor).where(Action.owner_agency_id == actor.agency_id)
+    base = policy.visible_actions(actor).where(Action.owner_agency_id == agency_id)
     rows = list(db.session.scalars(
         _filtered(base, filters).options(*_LIST_OPTIONS).order_by(Action.due_on, Action.id)
         .limit(MY_ACTIONS_LIMIT + 1)
@@ -380,8 +356,9 @@ def actions_for_meeting(viewer: User, meeting: PanelMeeting) -> list[Action]:
              .where(Action.referral_id.in_(on_agenda),
                     Action.status.in_(OUTSTANDING) | (Action.meeting_id == meeting.id))
              .options(*_LIST_OPTIONS).order_by(Action.due_on, Action.id))
-    if viewer.role is Role.AGENCY_STAFF and viewer.agency_id is not None:
-        query = query.where(Action.owner_agency_id == viewer.agency_id)
+    agency_id = policy.staff_agency_id(viewer)
+    if agency_id is not None:
+        query = query.where(Action.owner_agency_id == agency_id)
     return list(db.session.scalars(query))
 
 
@@ -390,8 +367,9 @@ def overdue_and_due_counts(actor: User) -> tuple[int, int]:
     staff), or the overdue and blocked actions of the broker's partnerships."""
     on = today()
     query = policy.visible_actions(actor).where(Action.status.in_(OUTSTANDING))
-    if actor.role is Role.AGENCY_STAFF:
-        query = query.where(Action.owner_agency_id == actor.agency_id)
+    agency_id = policy.staff_agency_id(actor)
+    if agency_id is not None:
+        query = query.where(Action.owner_agency_id == agency_id)
         second = case((Action.due_on.between(on, on + timedelta(days=7)), 1))
     else:
         second = case((Action.status == ActionStatus.BLOCKED, 1))
@@ -434,15 +412,11 @@ def send_reminders(on: date | None = None) -> ReminderRun:
                joinedload(Action.owner_user))
     # An agency that can no longer see the referral (consent withdrawn, taken off the panel) is not
     # reminded of it.
-    live = (select(ReferralAccess.id).where(ReferralAccess.referral_id == Action.referral_id,
-                                            ReferralAccess.agency_id == Action.owner_agency_id,
-                                            ReferralAccess.revoked_at.is_(None)).exists()
-            & select(partnership_agency.c.agency_id)
-            .where(partnership_agency.c.agency_id == Action.owner_agency_id,
-                   partnership_agency.c.partnership_id == Referral.partnership_id,
-                   Referral.id == Action.referral_id).exists())
+    owed = (select(Action).join(Referral, Action.referral_id == Referral.id)
+            .where(Action.status.in_(OUTSTANDING),
+                   policy.agency_sees_referral(Action.owner_agency_id, Referral.id, Referral.partnership_id)))
     due_soon = list(db.session.scalars(
-        select(Action).where(Action.status.in_(OUTSTANDING), Action.due_on.between(on, on + DUE_SOON), live)
+        owed.where(Action.due_on.between(on, on + DUE_SOON))
         .options(*options).order_by(Action.owner_agency_id, Action.due_on)))
     by_agency: dict[int, list[Action]] = {}
     for action in due_soon:
@@ -457,7 +431,7 @@ def send_reminders(on: date | None = None) -> ReminderRun:
             run.due_soon += 1
 
     overdue = list(db.session.scalars(
-        select(Action).where(Action.status.in_(OUTSTANDING), Action.due_on < on, live)
+        owed.where(Action.due_on < on)
         .options(*options, joinedload(Action.referral).joinedload(Referral.partnership)
                  .selectinload(Partnership.brokers))
         .order_by(Action.due_on)))
@@ -503,6 +477,7 @@ class Plan:
     milestones: list[Milestone]
     versions: list[PlanVersion]
     hidden_pathways: set[Pathway]
+    steps: frozenset[str]  # what the viewer may do to the plan now: policy.PLAN_STEPS
 
 
 def plan_for(viewer: User, referral: Referral) -> Plan:
@@ -511,27 +486,24 @@ def plan_for(viewer: User, referral: Referral) -> Plan:
     readable = policy.readable_restricted_pathways(viewer, referral)
     actions, hidden = [], set()
     for action in actions_of(viewer, referral):
-        if description_visible(viewer, action, readable):
+        if policy.can_read_action(viewer, action, readable):
             actions.append(action)
         else:
             hidden.add(action.pathway)
     milestones = [m for m in db.session.scalars(
         select(Milestone).where(Milestone.referral_id == referral.id).order_by(Milestone.target_on, Milestone.id))
-        if m.pathway is None or m.pathway not in RESTRICTED_PATHWAYS or m.pathway in readable]
+        if policy.can_read_plan_entry(viewer, m.pathway, None, readable)]
     versions = list(db.session.scalars(
         select(PlanVersion).where(PlanVersion.referral_id == referral.id).options(joinedload(PlanVersion.created_by))
         .order_by(PlanVersion.number.desc())))
-    return Plan(referral, actions, milestones, versions, hidden)
+    return Plan(referral, actions, milestones, versions, hidden, policy.plan_steps(viewer, referral))
 
 
 def add_milestone(actor: User, referral: Referral, description: str, target_on: date | None,
                   pathway: Pathway | None) -> Milestone:
     """A step of the plan with a target date, agreed with the young person."""
-    if not policy.can_manage_referral(actor, referral):
-        raise Forbidden(_("Only the partnership's broker changes the plan."))
-    problems = _problems()
-    text = problems.text("description", description, 500, required=_("Describe the milestone"))
-    problems.raise_if_any()
+    policy.require_step(actor, policy.PLAN_STEPS, "add_milestone", referral)
+    text = one_text("description", description, 500, required=_("Describe the milestone"))
     milestone = Milestone(referral_id=referral.id, pathway=pathway, description=text, target_on=target_on,
                           created_by_id=actor.id)
     db.session.add(milestone)
@@ -541,8 +513,7 @@ def add_milestone(actor: User, referral: Referral, description: str, target_on: 
 
 
 def milestone_achieved(actor: User, referral: Referral, milestone_id: int) -> None:
-    if not policy.can_manage_referral(actor, referral):
-        raise Forbidden(_("Only the partnership's broker changes the plan."))
+    policy.require_step(actor, policy.PLAN_STEPS, "milestone_achieved", referral)
     milestone = db.session.get(Milestone, milestone_id) if 0 < milestone_id <= MAX_ID else None
     if milestone is None or milestone.referral_id != referral.id:
         raise NotFound(_("Milestone not found."))
@@ -553,13 +524,12 @@ def milestone_achieved(actor: User, referral: Referral, milestone_id: int) -> No
 
 def save_plan_version(actor: User, referral: Referral) -> PlanVersion:
     """Keep the plan as it stands now as a new version (the plan "in pencil": earlier versions stay)."""
-    if not policy.can_manage_referral(actor, referral):
-        raise Forbidden(_("Only the partnership's broker saves the plan."))
+    policy.require_step(actor, policy.PLAN_STEPS, "save_version", referral)
     plan = plan_for(actor, referral)
     content = {
         "actions": [{"pathway": a.pathway.value, "description": a.description, "agency": a.owner_agency.name,
                      "agency_id": a.owner_agency_id, "due_on": a.due_on.isoformat(), "status": a.status.value} for a in plan.actions
-                    if a.status is not ActionStatus.CANCELLED],
+                    if not a.is_cancelled],
         "milestones": [{"pathway": m.pathway.value if m.pathway else None, "description": m.description,
                         "target_on": m.target_on.isoformat() if m.target_on else None,
                         "achieved_on": m.achieved_on.isoformat() if m.achieved_on else None}
@@ -578,12 +548,11 @@ def save_plan_version(actor: User, referral: Referral) -> PlanVersion:
 def record_plan_shared(actor: User, referral: Referral, version_id: int, shared_on: date | None,
                        how: str | None) -> None:
     """Record when (and how) a version of the plan was shared with the young person."""
-    if not policy.can_manage_referral(actor, referral):
-        raise Forbidden(_("Only the partnership's broker records this."))
+    policy.require_step(actor, policy.PLAN_STEPS, "record_shared", referral)
     version = db.session.get(PlanVersion, version_id) if 0 < version_id <= MAX_ID else None
     if version is None or version.referral_id != referral.id:
         raise NotFound(_("Plan version not found."))
-    problems = _problems()
+    problems = Problems()
     shared_on = shared_on or today()
     if shared_on > today():
         problems.add("shared_on", _("The date must be today or in the past"))
@@ -607,14 +576,9 @@ def plan_pdf(actor: User, referral: Referral, version_number: int | None = None)
     if version is not None:
         # A version keeps the plan as the broker saw it; each reader gets only what they may read now.
         readable = policy.readable_restricted_pathways(actor, referral)
-
-        def readable_entry(entry: dict[str, Any]) -> bool:
-            pathway = Pathway(entry["pathway"]) if entry.get("pathway") else None
-            return (pathway is None or pathway not in RESTRICTED_PATHWAYS or pathway in readable
-                    or (actor.agency_id is not None and entry.get("agency_id") == actor.agency_id))
-
-        saved = {key: [entry for entry in version.content.get(key, []) if readable_entry(entry)]
-                 for key in saved}
+        saved = {key: [entry for entry in version.content.get(key, []) if policy.can_read_plan_entry(
+            actor, Pathway(entry["pathway"]) if entry.get("pathway") else None, entry.get("agency_id"), readable)]
+            for key in saved}
     pdf = render_pdf("pdf/plan.html", plan=plan, version=version, saved=saved, referral=referral,
                      generated_at=utcnow(), audience=referral.young_person.given_name)
     audit.record("plan.export", actor=actor, record_type="referral", record_id=referral.id,
@@ -627,12 +591,9 @@ def find_actions(actor: User, *, mine: bool, page: int, per_page: int) -> tuple[
     query = policy.visible_actions(actor)
     if mine:
         query = query.where(Action.owner_agency_id == (actor.agency_id or -1))
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     # The grants decide who reads a restricted-pathway action's description: one query for the page.
-    rows = list(db.session.scalars(query.options(*_LIST_OPTIONS,
-                                                 joinedload(Action.referral).selectinload(Referral.grants))
-                                   .order_by(Action.due_on, Action.id)
-                                   .limit(per_page).offset((page - 1) * per_page)))
+    rows, total = page_of(query.options(*_LIST_OPTIONS, joinedload(Action.referral).selectinload(Referral.grants))
+                          .order_by(Action.due_on, Action.id), page=page, per_page=per_page)
     if rows:
         audit.record("action.list", actor=actor, record_type="referral",
                      detail={"referral_ids": sorted({a.referral_id for a in rows})})

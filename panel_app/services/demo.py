@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select, update
 
+from panel_app import policy
 from panel_app.models import (
     Agency,
     AgendaKind,
@@ -541,9 +542,10 @@ def _seed_gaps(people: dict[str, User]) -> int:
     for key, who, pathway, title, description, severity, families, days_ago, outcome in DEMO_GAPS:
         actor = people[who]
         partnership = next(p for p in db.session.scalars(select(Partnership)) if p.name == _partnership_name(key))
-        evidence = [r.id for r in db.session.scalars(select(Referral).join(YoungPerson).where(
-            Referral.partnership_id == partnership.id, YoungPerson.family_name.in_(families)))
-            if actor.role is Role.BROKER or any(g.agency_id == actor.agency_id and g.revoked_at is None for g in r.grants)]
+        # The evidence a person gives: the referrals of these young people they see.
+        evidence = list(db.session.scalars(policy.visible_referrals(actor).join(YoungPerson).where(
+            Referral.partnership_id == partnership.id, YoungPerson.family_name.in_(families))
+            .with_only_columns(Referral.id)))
         gap = gap_service.log_gap(actor, gap_service.NewGap(partnership.id, pathway, title, description,
                                                             GapSeverity(severity), evidence))
         logged = utcnow_days_ago(days_ago)

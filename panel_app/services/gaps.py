@@ -10,18 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, case, distinct, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from panel_app import audit, policy
-from panel_app.errors import Conflict, Forbidden, NotFound
+from panel_app.errors import Forbidden, NotFound
 from panel_app.models import (
     UNRESOLVED,
     Action,
-    ActionStatus,
     Agency,
     GapEvent,
     GapReferral,
@@ -31,7 +30,6 @@ from panel_app.models import (
     Partnership,
     Referral,
     ReferralStatus,
-    Role,
     ServiceGap,
     User,
     db,
@@ -40,7 +38,7 @@ from panel_app.models import (
 from panel_app.models.base import MAX_ID
 from panel_app.pathways import Pathway
 from panel_app.services import outbox
-from panel_app.services import referrals as referral_service
+from panel_app.services.base import Problems, check_version, narrowed, one_text, page_of, record_change
 from panel_app.services.clock import local_date, today
 
 TITLE_MAX = 200
@@ -48,17 +46,13 @@ TEXT_MAX = 10_000
 OWNER_MAX = 200
 
 
-def _problems() -> referral_service._Problems:
-    return referral_service._Problems()
+_STALE = _l("Someone else changed this gap since you opened it. Check their change, then try again.")
 
 
-def _event(gap: ServiceGap, actor: User | None, kind: str, **values: Any) -> None:
-    db.session.add(GapEvent(gap=gap, by_id=actor.id if actor else None, kind=kind, **values))
-
-
-def _check_version(gap: ServiceGap, version: int | None) -> None:
-    if version is not None and version != gap.version:
-        raise Conflict(_("Someone else changed this gap since you opened it. Check their change, then try again."))
+def _require_step(actor: User, gap: ServiceGap, step: str, version: int | None) -> None:
+    """Who may take the step and in which states: ``policy.GAP_STEPS``. The version is checked
+    between the two, so that a stale form says someone else changed the gap."""
+    policy.require_step(actor, policy.GAP_STEPS, step, gap, before_state=lambda: check_version(gap, version, _STALE))
 
 
 # --- Logging ------------------------------------------------------------------------------------
@@ -77,7 +71,7 @@ class NewGap:
 
 
 def _evidence_referrals(actor: User, partnership_id: int, referral_ids: list[int],
-                        problems: referral_service._Problems) -> list[Referral]:
+                        problems: Problems) -> list[Referral]:
     """The referrals given as evidence: each one the actor may see, of this partnership. One the
     actor may not see is reported exactly like one that does not exist."""
     ids = sorted({i for i in referral_ids if 0 < i <= MAX_ID})
@@ -108,7 +102,7 @@ def log_gap(actor: User, new: NewGap) -> ServiceGap:
         raise NotFound(_("There is no partnership with that id that you work in."), {"partnership_id": _("Not found")})
     if not policy.can_log_gap_in(actor, partnership.id):
         raise Forbidden(_("Only the partnership's broker and member agencies log its service gaps."))
-    problems = _problems()
+    problems = Problems()
     title = problems.text("title", new.title, TITLE_MAX, required=_("Give the gap a short title"))
     description = problems.text("description", new.description, TEXT_MAX,
                                 required=_("Describe what is missing, full or out of reach"))
@@ -119,7 +113,7 @@ def log_gap(actor: User, new: NewGap) -> ServiceGap:
             if 0 < new.action_id <= MAX_ID else None
         if action is None:
             problems.add("action_id", _("There is no action with that id that you can see"))
-        elif action.status is not ActionStatus.BLOCKED:
+        elif not policy.state_allows(policy.ACTION_STEPS, "log_gap", action):
             problems.add("action_id", _("Only a blocked action becomes a service gap"))
         elif action.referral.partnership_id != partnership.id:
             problems.add("action_id", _("The action must be one of this partnership's"))
@@ -140,16 +134,15 @@ def log_gap(actor: User, new: NewGap) -> ServiceGap:
         gap.evidence.append(GapReferral(referral_id=referral.id, waiting_since=_waiting_since(referral, action),
                                         added_by_id=actor.id, added_by_agency_id=actor.agency_id))
     db.session.flush()
-    _event(gap, actor, "logged", status_to=GapStatus.OPEN)
-    audit.record("gap.log", actor=actor, record_type="gap", record_id=gap.id,
-                 detail={"referral_ids": sorted(evidence)})
+    record_change(gap, actor, "gap.log", kind="logged", status_to=GapStatus.OPEN,
+                  audit_detail={"referral_ids": sorted(evidence)})
     return gap
 
 
 def add_evidence(actor: User, gap: ServiceGap, referral_id: int, waiting_since: date | None = None) -> None:
     """Another young person affected by the gap."""
     policy.require_step(actor, policy.GAP_STEPS, "add_evidence", gap)
-    problems = _problems()
+    problems = Problems()
     [referral] = _evidence_referrals(actor, gap.partnership_id, [referral_id], problems) or [None]
     if referral is not None and any(e.referral_id == referral.id for e in gap.evidence):
         problems.add("referral_ids", _("This young person is already evidence of the gap"))
@@ -160,9 +153,7 @@ def add_evidence(actor: User, gap: ServiceGap, referral_id: int, waiting_since: 
     gap.evidence.append(GapReferral(referral_id=referral.id, waiting_since=waiting_since or referral.referred_on,
                                     added_by_id=actor.id, added_by_agency_id=actor.agency_id))
     gap.updated_at = utcnow()
-    _event(gap, actor, "evidence_added")
-    audit.record("gap.evidence", actor=actor, record_type="gap", record_id=gap.id,
-                 detail={"referral_ids": [referral.id]})
+    record_change(gap, actor, "gap.evidence", kind="evidence_added", audit_detail={"referral_ids": [referral.id]})
 
 
 # --- Escalation and response --------------------------------------------------------------------
@@ -170,17 +161,13 @@ def add_evidence(actor: User, gap: ServiceGap, referral_id: int, waiting_since: 
 
 def escalate(actor: User, gap: ServiceGap, note: str | None, version: int | None = None) -> None:
     """The broker escalates a gap to the region's strategic leads, who are emailed."""
-    policy.require_step(actor, policy.GAP_STEPS, "escalate", gap, before_state=lambda: _check_version(gap, version))
-    problems = _problems()
-    note = problems.text("note", note, TEXT_MAX, required=_("Say what you are asking the strategic lead for"))
-    problems.raise_if_any()
+    _require_step(actor, gap, "escalate", version)
+    note = one_text("note", note, TEXT_MAX, required=_("Say what you are asking the strategic lead for"))
     gap.status, gap.escalated_at = GapStatus.ESCALATED, utcnow()
-    _event(gap, actor, "escalated", note=note, status_from=GapStatus.OPEN, status_to=GapStatus.ESCALATED)
-    audit.record("gap.escalate", actor=actor, record_type="gap", record_id=gap.id)
+    record_change(gap, actor, "gap.escalate", kind="escalated", note=note, status_from=GapStatus.OPEN,
+                  status_to=GapStatus.ESCALATED)
     evidence = evidence_of([gap.id])[gap.id]
-    leads = db.session.scalars(select(User).where(User.role == Role.STRATEGIC_LEAD, User.active.is_(True),
-                                                  User.region_id == gap.partnership.region_id))
-    for lead in leads:
+    for lead in db.session.scalars(policy.gap_responders(gap)):
         outbox.queue_template("gap_escalated.txt", lead.email, kind="gap.escalated", about=("gap", gap.id),
                               sent_by=actor, gap=gap, evidence=evidence, note=note,
                               dedupe_key=f"gap.escalated:{gap.id}:{gap.escalated_at.isoformat()}:{lead.id}")
@@ -195,8 +182,8 @@ def respond(actor: User, gap: ServiceGap, response: str, status: GapStatus, owne
             target_on: date | None, version: int | None = None) -> None:
     """The strategic lead answers an escalated gap: an owner and a target date, and whether it is in
     progress, resolved, or accepted as a risk. The broker and the raising agency are emailed."""
-    policy.require_step(actor, policy.GAP_STEPS, "respond", gap, before_state=lambda: _check_version(gap, version))
-    problems = _problems()
+    _require_step(actor, gap, "respond", version)
+    problems = Problems()
     if status not in RESPONSE_STATUSES:
         problems.add("status", _("Choose in progress, resolved or accepted as a risk"))
     response = problems.text("response", response, TEXT_MAX, required=_("Write your response"))
@@ -211,9 +198,8 @@ def respond(actor: User, gap: ServiceGap, response: str, status: GapStatus, owne
     gap.status, gap.owner, gap.target_on, gap.responded_at = status, owner or gap.owner, target_on or gap.target_on, utcnow()
     if status in (GapStatus.RESOLVED, GapStatus.ACCEPTED):
         gap.closed_at = utcnow()
-    _event(gap, actor, "response", note=response, status_from=before, status_to=status, owner=owner,
-           target_on=target_on)
-    audit.record("gap.respond", actor=actor, record_type="gap", record_id=gap.id, detail={"status": status.value})
+    record_change(gap, actor, "gap.respond", kind="response", note=response, status_from=before, status_to=status,
+                  owner=owner, target_on=target_on, audit_detail={"status": status.value})
     recipients = {b.email for b in gap.partnership.brokers if b.active}
     if gap.logged_by_agency is not None and gap.logged_by_agency.contact_email:
         recipients.add(gap.logged_by_agency.contact_email)
@@ -224,14 +210,11 @@ def respond(actor: User, gap: ServiceGap, response: str, status: GapStatus, owne
 
 def reopen(actor: User, gap: ServiceGap, note: str | None, version: int | None = None) -> None:
     """The broker reopens a resolved gap, or one accepted as a risk, when it comes back."""
-    policy.require_step(actor, policy.GAP_STEPS, "reopen", gap, before_state=lambda: _check_version(gap, version))
-    problems = _problems()
-    note = problems.text("note", note, TEXT_MAX, required=_("Say why it is reopened"))
-    problems.raise_if_any()
+    _require_step(actor, gap, "reopen", version)
+    note = one_text("note", note, TEXT_MAX, required=_("Say why it is reopened"))
     before = gap.status
     gap.status, gap.closed_at, gap.escalated_at = GapStatus.OPEN, None, None
-    _event(gap, actor, "reopened", note=note, status_from=before, status_to=GapStatus.OPEN)
-    audit.record("gap.reopen", actor=actor, record_type="gap", record_id=gap.id)
+    record_change(gap, actor, "gap.reopen", kind="reopened", note=note, status_from=before, status_to=GapStatus.OPEN)
 
 
 # --- Evidence as figures ------------------------------------------------------------------------
@@ -279,16 +262,9 @@ class GapFilters:
 
 
 def _filtered(actor: User, filters: GapFilters) -> Select[tuple[ServiceGap]]:
-    query = policy.visible_gaps(actor)
-    if filters.partnership_id is not None:
-        query = query.where(ServiceGap.partnership_id == filters.partnership_id)
-    if filters.pathway is not None:
-        query = query.where(ServiceGap.pathway == filters.pathway)
-    if filters.status is not None:
-        query = query.where(ServiceGap.status == filters.status)
-    if filters.severity is not None:
-        query = query.where(ServiceGap.severity == filters.severity)
-    return query
+    return narrowed(policy.visible_gaps(actor), (ServiceGap.partnership_id, filters.partnership_id),
+                    (ServiceGap.pathway, filters.pathway), (ServiceGap.status, filters.status),
+                    (ServiceGap.severity, filters.severity))
 
 
 _SEVERITY_ORDER = case({"critical": 0, "high": 1, "medium": 2, "low": 3}, value=ServiceGap.severity)
@@ -297,12 +273,9 @@ _SEVERITY_ORDER = case({"critical": 0, "high": 1, "medium": 2, "low": 3}, value=
 def register(actor: User, filters: GapFilters, *, page: int = 1, per_page: int = 50
              ) -> tuple[list[tuple[ServiceGap, Evidence]], int]:
     """The gap register: unresolved first, the most severe first, with each gap's evidence as figures."""
-    query = _filtered(actor, filters)
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    rows = list(db.session.scalars(
-        query.options(joinedload(ServiceGap.partnership))
-        .order_by(case((ServiceGap.status.in_(UNRESOLVED), 0), else_=1), _SEVERITY_ORDER, ServiceGap.logged_at)
-        .limit(per_page).offset((page - 1) * per_page)))
+    rows, total = page_of(_filtered(actor, filters).options(joinedload(ServiceGap.partnership))
+                          .order_by(case((ServiceGap.status.in_(UNRESOLVED), 0), else_=1), _SEVERITY_ORDER,
+                                    ServiceGap.logged_at), page=page, per_page=per_page)
     evidence = evidence_of([gap.id for gap in rows])
     return [(gap, evidence[gap.id]) for gap in rows], total
 

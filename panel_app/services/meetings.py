@@ -19,6 +19,7 @@ from dateutil.rrule import rrulestr
 from flask import current_app
 from flask_babel import format_datetime
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
@@ -53,6 +54,7 @@ from panel_app.services import outbox
 from panel_app.services import actions as action_service
 from panel_app.services import referral_views
 from panel_app.services import referrals as referral_service
+from panel_app.services.base import Problems, check_version, one_text, page_of
 from panel_app.services.clock import local_date, local_timezone, today
 
 LOCATION_MAX = 200
@@ -78,12 +80,8 @@ class MeetingDetails:
     invited_agency_ids: list[int] | None = None
 
 
-def _problems() -> referral_service._Problems:
-    return referral_service._Problems()
-
-
 def _check_details(details: MeetingDetails, partnership: Partnership, *, new: bool) -> None:
-    problems = _problems()
+    problems = Problems()
     if details.starts_at.tzinfo is None or details.ends_at.tzinfo is None:
         problems.add("starts_at", _("Give the time with its time zone"))
     elif details.ends_at <= details.starts_at:
@@ -246,11 +244,6 @@ def schedule_series(actor: User, partnership_id: int, first: MeetingDetails, rul
     return meetings
 
 
-def _require_manager(actor: User, meeting: PanelMeeting) -> None:
-    if not policy.can_manage_meeting(actor, meeting):
-        raise Forbidden(_("Only the partnership's broker can do this."))
-
-
 def _require_step(actor: User, meeting: PanelMeeting, step: str,
                   between: Callable[[], object] | None = None) -> None:
     """Who may take the step and in which states of the meeting: ``policy.MEETING_STEPS``.
@@ -259,16 +252,19 @@ def _require_step(actor: User, meeting: PanelMeeting, step: str,
     policy.require_step(actor, policy.MEETING_STEPS, step, meeting, before_state=between)
 
 
-def _check_version(meeting: PanelMeeting, version: int | None) -> None:
-    if version is not None and version != meeting.version:
-        raise Conflict(_("Someone else changed this meeting since you opened it. Check the latest details, then "
-                         "try again."))
+def _require_item_step(actor: User, item: AgendaItem, step: str,
+                       between: Callable[[], object] | None = None) -> None:
+    """The same for one case of the agenda: ``policy.AGENDA_ITEM_STEPS``."""
+    policy.require_step(actor, policy.AGENDA_ITEM_STEPS, step, item, before_state=between)
+
+
+_STALE = _l("Someone else changed this meeting since you opened it. Check the latest details, then try again.")
 
 
 def reschedule(actor: User, meeting: PanelMeeting, details: MeetingDetails, version: int | None = None) -> None:
     """Move a meeting or change its place: the invited agencies get a calendar update (same UID,
     higher SEQUENCE)."""
-    _require_step(actor, meeting, "reschedule", lambda: _check_version(meeting, version))
+    _require_step(actor, meeting, "reschedule", lambda: check_version(meeting, version, _STALE))
     _check_details(details, meeting.partnership, new=False)
     meeting.starts_at = details.starts_at.astimezone(UTC)
     meeting.ends_at = details.ends_at.astimezone(UTC)
@@ -288,10 +284,8 @@ def reschedule(actor: User, meeting: PanelMeeting, details: MeetingDetails, vers
 
 def cancel(actor: User, meeting: PanelMeeting, reason: str | None, version: int | None = None) -> None:
     """Cancel a meeting: the invited agencies' calendars remove it (METHOD:CANCEL)."""
-    _require_step(actor, meeting, "cancel", lambda: _check_version(meeting, version))
-    problems = _problems()
-    reason = problems.text("reason", reason, TEXT_MAX)
-    problems.raise_if_any()
+    _require_step(actor, meeting, "cancel", lambda: check_version(meeting, version, _STALE))
+    reason = one_text("reason", reason, TEXT_MAX)
     meeting.status = MeetingStatus.CANCELLED
     meeting.cancellation_reason = reason
     meeting.sequence += 1
@@ -360,12 +354,8 @@ def find_meetings(actor: User, *, upcoming: bool | None = None, partnership_id: 
         query = query.order_by(PanelMeeting.starts_at.desc())
     if partnership_id is not None:
         query = query.where(PanelMeeting.partnership_id == partnership_id)
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    rows = list(db.session.scalars(
-        query.options(joinedload(PanelMeeting.partnership), selectinload(PanelMeeting.items))
-        .limit(per_page).offset((page - 1) * per_page)
-    ))
-    return rows, total
+    return page_of(query.options(joinedload(PanelMeeting.partnership), selectinload(PanelMeeting.items)),
+                   page=page, per_page=per_page)
 
 
 def partnerships_to_schedule(actor: User) -> list[Partnership]:
@@ -399,7 +389,7 @@ def add_to_agenda(actor: User, meeting: PanelMeeting, referral_id: int, kind: Ag
     if referral.partnership_id != meeting.partnership_id:
         raise RuleBroken(_("Only referrals to this meeting's partnership can go on its agenda."),
                          {"referral_id": _("Another partnership's referral")})
-    if not referral.is_open or referral.status is ReferralStatus.SUBMITTED:
+    if not policy.goes_on_agenda(referral):
         raise RuleBroken(_("Only accepted or active referrals go on an agenda (not submitted, declined or closed "
                            "ones)."), {"referral_id": _("Not accepted, or closed")})
     if any(item.referral_id == referral.id for item in meeting.items):
@@ -425,10 +415,12 @@ def _check_minutes(minutes: int | None) -> None:
 
 
 def change_agenda_item(actor: User, item: AgendaItem, *, move: str | None = None, minutes_allotted: int | None = None,
-                       kind: AgendaKind | None = None, remove: bool = False) -> None:
-    """Reorder (``move`` "up" or "down"), time-box, re-kind or remove an agenda item."""
+                       remove: bool = False) -> None:
+    """Remove an agenda item, time-box it, or move it ``up`` or ``down``: one change at a time, as the
+    agenda page sends them (``policy.AGENDA_ITEM_STEPS``)."""
     meeting = item.meeting
-    _require_step(actor, meeting, "change_agenda", lambda: _lock_agenda(meeting))
+    step = "remove" if remove else "time_box" if minutes_allotted is not None else "move"
+    _require_item_step(actor, item, step, lambda: _lock_agenda(meeting))
     if item not in meeting.items:
         raise Conflict(_("Someone else removed this item from the agenda just now. Reload the agenda."))
     items = list(meeting.items)
@@ -439,17 +431,14 @@ def change_agenda_item(actor: User, item: AgendaItem, *, move: str | None = None
         audit.record("meeting.agenda_remove", actor=actor, record_type="referral", record_id=item.referral_id,
                      detail={"meeting_id": meeting.id})
         return
-    if move in ("up", "down"):
+    if minutes_allotted is not None:
+        _check_minutes(minutes_allotted)
+        item.minutes_allotted = minutes_allotted
+    elif move in ("up", "down"):
         index = items.index(item)
         other_index = index - 1 if move == "up" else index + 1
         if 0 <= other_index < len(items):
             items[index].position, items[other_index].position = items[other_index].position, items[index].position
-    if minutes_allotted is not None or kind is not None:
-        _check_minutes(minutes_allotted)
-        if minutes_allotted is not None:
-            item.minutes_allotted = minutes_allotted
-        if kind is not None:
-            item.kind = kind
     item.updated_by_id = actor.id
 
 
@@ -472,11 +461,9 @@ def proposals(actor: User, meeting: PanelMeeting) -> list[Proposal]:
         .subquery()
     )
     rows = db.session.execute(
-        policy.visible_referrals(actor)
+        policy.agenda_candidates(actor, meeting)
         .add_columns(discussed.c.last)
         .outerjoin(discussed, discussed.c.referral_id == Referral.id)
-        .where(Referral.partnership_id == meeting.partnership_id,
-               Referral.status.in_([ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE]))
         .options(joinedload(Referral.young_person), selectinload(Referral.needs))
         .order_by(Referral.expected_release_on.is_(None), Referral.expected_release_on, Referral.id)
     ).unique().all()
@@ -505,7 +492,7 @@ def request_updates(actor: User, meeting: PanelMeeting, due_on: date) -> int:
     """Ask every agency involved in each case on the agenda for its update by ``due_on``.
     One email per agency, naming cases by initials only. Returns how many requests were made."""
     _require_step(actor, meeting, "request_updates")
-    problems = _problems()
+    problems = Problems()
     if due_on < today():
         problems.add("due_on", _("The deadline must be today or later"))
     elif due_on > local_date(meeting.starts_at):
@@ -516,16 +503,15 @@ def request_updates(actor: User, meeting: PanelMeeting, due_on: date) -> int:
     made = 0
     asked: dict[int, tuple[Agency, list[str]]] = {}
     for item in meeting.items:
-        agencies = {grant.agency_id: grant.agency for grant in item.referral.grants if grant.revoked_at is None}
-        for agency_id, agency in agencies.items():
-            existing = next((r for r in item.update_requests if r.agency_id == agency_id), None)
+        for agency in policy.agencies_involved(item.referral):
+            existing = next((r for r in item.update_requests if r.agency_id == agency.id), None)
             if existing is not None:
                 existing.due_on = due_on
             else:
-                item.update_requests.append(UpdateRequest(agency_id=agency_id, due_on=due_on,
+                item.update_requests.append(UpdateRequest(agency_id=agency.id, due_on=due_on,
                                                           requested_by_id=actor.id))
                 made += 1
-            asked.setdefault(agency_id, (agency, []))[1].append(item.referral.young_person.initials)
+            asked.setdefault(agency.id, (agency, []))[1].append(item.referral.young_person.initials)
     db.session.flush()
     for agency, initials in asked.values():
         if not agency.contact_email:
@@ -564,12 +550,10 @@ def send_update(actor: User, request: UpdateRequest, text: str, pathway: Pathway
     """An involved agency sends its update on a case ("information sent"), saying which pathway it is
     about (``None``: general). A health or substance-misuse update reaches only those who may read
     that pathway's text (``policy.can_read_text_about``); a general one, everyone who sees the case."""
-    if actor.agency_id != request.agency_id:
+    if not policy.is_asked(actor, request):
         raise Forbidden(_("Only the agency asked can send this update."))
-    _require_step(actor, request.item.meeting, "send_update")
-    problems = _problems()
-    text_value = problems.text("update", text, TEXT_MAX, required=_("Enter your update"))
-    problems.raise_if_any()
+    _require_item_step(actor, request.item, "send_update")
+    text_value = one_text("update", text, TEXT_MAX, required=_("Enter your update"))
     request.response = text_value
     request.pathway = pathway
     request.responded_at = utcnow()
@@ -580,12 +564,9 @@ def send_update(actor: User, request: UpdateRequest, text: str, pathway: Pathway
 
 def record_views(actor: User, item: AgendaItem, views: str | None, version: int | None = None) -> None:
     """The young person's own views, gathered before the panel, attached to their agenda item."""
-    _require_step(actor, item.meeting, "record_views")
-    if version is not None and version != item.version:
-        raise Conflict(_("Someone else changed this case's notes since you opened them."))
-    problems = _problems()
-    item.young_person_views = problems.text("young_person_views", views, TEXT_MAX)
-    problems.raise_if_any()
+    _require_item_step(actor, item, "record_views")
+    check_version(item, version, _l("Someone else changed this case's notes since you opened them."))
+    item.young_person_views = one_text("young_person_views", views, TEXT_MAX)
     item.updated_by_id = actor.id
     audit.record("meeting.views", actor=actor, record_type="referral", record_id=item.referral_id,
                  detail={"meeting_id": item.meeting_id})
@@ -599,7 +580,7 @@ def record_attendance(actor: User, meeting: PanelMeeting,
     """Who came for each invited agency."""
     _require_step(actor, meeting, "record_attendance")
     invited = {agency.id for agency in meeting.invited_agencies}
-    problems = _problems()
+    problems = Problems()
     if not set(entries) <= invited:
         problems.add("attendance", _("Record attendance only for invited agencies"))
     current = {row.agency_id: row for row in meeting.attendance}
@@ -630,13 +611,12 @@ def save_notes(actor: User, item: AgendaItem, notes: str | None, decisions: str 
     ``version`` is the version the laptop last saw: if someone else saved since, nothing is saved and
     the conflict says so (the page then shows their text beside yours).
     """
-    _require_step(actor, item.meeting, "write_notes")
-    if version != item.version:
-        raise Conflict(_("%(name)s saved these notes at %(when)s, after you opened them. Their text is shown; "
-                         "copy what you need from yours, then save again.",
-                         name=item.updated_by.name if item.updated_by else _("Someone else"),
-                         when=format_datetime(item.updated_at, "HH:mm")))
-    problems = _problems()
+    _require_item_step(actor, item, "write_notes")
+    check_version(item, version, lambda: _(
+        "%(name)s saved these notes at %(when)s, after you opened them. Their text is shown; copy what you need "
+        "from yours, then save again.", name=item.updated_by.name if item.updated_by else _("Someone else"),
+        when=format_datetime(item.updated_at, "HH:mm")))
+    problems = Problems()
     notes = problems.text("notes", notes, TEXT_MAX)
     decisions = problems.text("decisions", decisions, TEXT_MAX)
     wanted = {pathway: problems.text(f"note_{pathway.value}", text, TEXT_MAX)
@@ -665,9 +645,19 @@ def save_notes(actor: User, item: AgendaItem, notes: str | None, decisions: str 
     return item
 
 
+def rate_needs(actor: User, item: AgendaItem, needs: dict[Pathway, referral_service.NeedInput],
+               version: int | None = None) -> list[Pathway]:
+    """Meeting mode: re-rate the needs of a case on the agenda. The meeting's broker
+    (``policy.AGENDA_ITEM_STEPS``); the change is the referral's own, as ``referrals.rate_needs``
+    makes it (its state, the version read, its history). The case is read as it is re-rated: audited."""
+    policy.require_person(actor, policy.AGENDA_ITEM_STEPS, "rate_needs", item)
+    referral = referral_service.get_referral(actor, item.referral_id)
+    return referral_service.rate_needs(actor, referral, needs, version)
+
+
 def mark_held(actor: User, meeting: PanelMeeting, version: int | None = None) -> None:
     """The meeting took place; referrals discussed at it for the first time become active."""
-    _require_step(actor, meeting, "mark_held", lambda: _check_version(meeting, version))
+    _require_step(actor, meeting, "mark_held", lambda: check_version(meeting, version, _STALE))
     if meeting.starts_at > utcnow():
         raise RuleBroken(_("A meeting can be marked as held once it has started."))
     meeting.status = MeetingStatus.HELD
@@ -681,10 +671,8 @@ def mark_held(actor: User, meeting: PanelMeeting, version: int | None = None) ->
 
 
 def save_minutes(actor: User, meeting: PanelMeeting, notes: str | None, version: int | None = None) -> None:
-    _require_step(actor, meeting, "save_minutes", lambda: _check_version(meeting, version))
-    problems = _problems()
-    meeting.minutes_notes = problems.text("minutes_notes", notes, TEXT_MAX)
-    problems.raise_if_any()
+    _require_step(actor, meeting, "save_minutes", lambda: check_version(meeting, version, _STALE))
+    meeting.minutes_notes = one_text("minutes_notes", notes, TEXT_MAX)
     audit.record("meeting.minutes", actor=actor, record_type="meeting", record_id=meeting.id)
 
 
@@ -744,6 +732,9 @@ class AgendaRow:
     # Only the updates and notes this viewer may read (``policy.can_read_text_about``).
     updates: list[UpdateRequest] = field(default_factory=list)
     notes: list[CaseNote] = field(default_factory=list)
+    # What the viewer may do to the case now (``policy.AGENDA_ITEM_STEPS``): nothing, for a case they
+    # may not see.
+    steps: frozenset[str] = frozenset()
 
 
 def agenda(viewer: User, meeting: PanelMeeting, *, with_records: bool = False) -> list[AgendaRow]:
@@ -789,6 +780,7 @@ def agendas(viewer: User, meetings: list[PanelMeeting], *, with_records: bool = 
             record=records.get(referral.id),
             updates=[u for u in item.update_requests if policy.can_read_update(viewer, u)] if full else [],
             notes=_notes_for(viewer, item) if full else [],
+            steps=policy.agenda_item_steps(viewer, item) if full else frozenset(),
         ))
     return found
 
@@ -822,7 +814,7 @@ def _document_viewer(actor: User, meeting: PanelMeeting, agency_id: int | None) 
     """Whose view a document is built for: the person's own, or (for the broker) an invited agency's."""
     if agency_id is None:
         return actor, None
-    _require_manager(actor, meeting)
+    policy.require_person(actor, policy.MEETING_STEPS, "preview_papers", meeting)
     agency = next((a for a in meeting.partnership.agencies if a.id == agency_id), None)
     if agency is None:
         raise RuleBroken(_("Choose an agency on this partnership's panel."), {"agency": _("Not a member agency")})
@@ -868,7 +860,7 @@ def actions_pdf(actor: User, meeting: PanelMeeting, *, agency_id: int | None = N
 
 
 def _actions_document(meeting: PanelMeeting, viewer: User, agency: Agency | None, owed: list[Any]) -> bytes:
-    readable = {a.id: action_service.description_visible(viewer, a) for a in owed}
+    readable = {a.id: policy.can_read_action(viewer, a) for a in owed}
     return render_pdf("pdf/actions.html", meeting=meeting, actions=owed, visible=readable,
                       audience=_audience(viewer, agency), generated_at=utcnow())
 
@@ -935,30 +927,28 @@ def update_request_of(actor: User, meeting: PanelMeeting, item_id: int) -> Updat
     """The update the actor's agency was asked for on one case of this meeting; 404 otherwise (403
     for the broker, who sees the case but does not send agencies' updates)."""
     item = item_of(meeting, item_id)
-    if actor.agency_id is None and policy.can_manage_meeting(actor, meeting):
+    request = policy.update_request_of(actor, item)
+    if request is not None:
+        return request
+    if policy.can_manage_meeting(actor, meeting):
         raise Forbidden(_("Only the agency asked sends its update."))
-    request = next((r for r in item.update_requests if r.agency_id == actor.agency_id), None)
-    if request is None:
-        raise NotFound(_("Your agency was not asked for an update on this case."))
-    return request
+    raise NotFound(_("Your agency was not asked for an update on this case."))
 
 
 def requests_for(actor: User, meeting: PanelMeeting) -> dict[int, UpdateRequest]:
     """The update requests to the actor's agency at this meeting, by agenda item."""
-    if actor.agency_id is None:
+    agency_id = policy.staff_agency_id(actor)
+    if agency_id is None:
         return {}
     return {r.agenda_item_id: r for r in db.session.scalars(
         select(UpdateRequest).join(AgendaItem).where(AgendaItem.meeting_id == meeting.id,
-                                                     UpdateRequest.agency_id == actor.agency_id))}
+                                                     UpdateRequest.agency_id == agency_id))}
 
 
 def referrals_to_add(actor: User, meeting: PanelMeeting) -> list[Referral]:
     """The partnership's accepted and active referrals not yet on this agenda (for the agenda builder)."""
     on_agenda = [item.referral_id for item in meeting.items]
-    query = (policy.visible_referrals(actor)
-             .where(Referral.partnership_id == meeting.partnership_id,
-                    Referral.status.in_([ReferralStatus.ACCEPTED, ReferralStatus.ACTIVE]))
-             .options(joinedload(Referral.young_person)))
+    query = policy.agenda_candidates(actor, meeting).options(joinedload(Referral.young_person))
     if on_agenda:
         query = query.where(Referral.id.not_in(on_agenda))
     return sorted(db.session.scalars(query), key=lambda r: (r.young_person.family_name, r.young_person.given_name))

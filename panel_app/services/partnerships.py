@@ -9,18 +9,19 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from panel_app import policy
 from panel_app.models import Agency, Partnership, User, db
+from panel_app.services.base import page_of
 
 
 def partnerships_for(user: User, *, page: int = 1, per_page: int | None = None) -> tuple[list[Partnership], int]:
-    """The partnerships a person works in, with member agencies loaded, and how many there are."""
-    scope = policy.visible_partnerships(user)
-    total = db.session.scalar(select(func.count()).select_from(scope.order_by(None).subquery())) or 0
-    query = scope.options(
+    """The partnerships a person works in, with member agencies loaded, and how many there are: all
+    of them, or one page (``per_page``)."""
+    query = policy.visible_partnerships(user).options(
         joinedload(Partnership.region), selectinload(Partnership.agencies), selectinload(Partnership.brokers)
     )
     if per_page is not None:
-        query = query.limit(per_page).offset((page - 1) * per_page)
-    return list(db.session.scalars(query)), total
+        return page_of(query, page=page, per_page=per_page)
+    rows = list(db.session.scalars(query))
+    return rows, len(rows)
 
 
 def partnership_named(name: str) -> Partnership | None:

@@ -93,8 +93,9 @@ def flags(referral: Referral, viewer: User, *, on: date | None = None) -> list[F
                               _("Released on %(date)s: daily contact until %(end)s", date=format_date(release, "d MMMM yyyy"),
                                 end=format_date(release + service.INTENSIVE_PERIOD, "d MMMM yyyy")), "purple"))
     found += transition_alerts(referral, on)
-    if referral.information_requested and referral.status.value == "submitted":
-        found.append(Flag("awaiting_information", _("Information requested"), referral.information_requested, "yellow"))
+    if policy.awaiting_information(referral):
+        found.append(Flag("awaiting_information", _("Information requested"), referral.information_requested or "",
+                          "yellow"))
     consent = referral.consents[-1] if referral.consents else None
     if consent is not None and referral.is_open and (broker or policy.is_referrer(viewer, referral)):
         if consent.withdrawn_on is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -17,7 +16,7 @@ from sqlalchemy import Select, case, func, or_, select, text
 from sqlalchemy.orm import joinedload, selectinload
 
 from panel_app import audit, policy
-from panel_app.errors import Conflict, Forbidden, NotFound, RuleBroken
+from panel_app.errors import Forbidden, NotFound, RuleBroken
 from panel_app.models import (
     AccessReason,
     Agency,
@@ -33,13 +32,13 @@ from panel_app.models import (
     ReferralAccess,
     ReferralEvent,
     ReferralStatus,
-    Role,
     User,
     YoungPerson,
     db,
     utcnow,
 )
 from panel_app.pathways import Pathway
+from panel_app.services.base import Problems, check_version, narrowed, one_text, page_of, record_change
 from panel_app.services.clock import today
 
 # Lengths, shared by the forms, the API and the checks below.
@@ -119,33 +118,11 @@ class NewReferral:
 # --- Checks shared by every way in --------------------------------------------------------------
 
 
-class _Problems:
-    """Collects field problems so that the person sees them all at once, then raises."""
-
-    def __init__(self) -> None:
-        self.fields: dict[str, str] = {}
-
-    def add(self, name: str, message: str) -> None:
-        self.fields.setdefault(name, message)
-
-    def text(self, name: str, value: str | None, limit: int, *, required: str | None = None) -> str | None:
-        value = (value or "").strip() or None
-        if value is None and required:
-            self.add(name, required)
-        elif value is not None and len(value) > limit:
-            self.add(name, _("Must be %(limit)d characters or fewer", limit=limit))
-        return value
-
-    def raise_if_any(self, message: str | None = None) -> None:
-        if self.fields:
-            raise RuleBroken(message or _("Check the highlighted answers."), self.fields)
-
-
 def _age_on(born: date, on: date) -> int:
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
-def _check_young_person(problems: _Problems, details: YoungPersonDetails, on: date) -> None:
+def _check_young_person(problems: Problems, details: YoungPersonDetails, on: date) -> None:
     details.given_name = problems.text("young_person.given_name", details.given_name, NAME_MAX,
                                        required=_("Enter the young person's first name")) or ""
     details.family_name = problems.text("young_person.family_name", details.family_name, NAME_MAX,
@@ -163,7 +140,7 @@ def _check_young_person(problems: _Problems, details: YoungPersonDetails, on: da
                        oldest=OLDEST_AGE))
 
 
-def _check_key_dates(problems: _Problems, referral: NewReferral) -> None:
+def _check_key_dates(problems: Problems, referral: NewReferral) -> None:
     if referral.legal_status is LegalStatus.CUSTODY and referral.expected_release_on is None:
         problems.add("expected_release_on", _("Enter the expected release date for a young person in custody"))
     if referral.sentenced_on and referral.sentenced_on > today():
@@ -173,12 +150,12 @@ def _check_key_dates(problems: _Problems, referral: NewReferral) -> None:
             problems.add(name, _("Must be after the sentence date"))
 
 
-def _check_needs(problems: _Problems, needs: dict[Pathway, NeedInput]) -> None:
+def _check_needs(problems: Problems, needs: dict[Pathway, NeedInput]) -> None:
     for pathway, need in needs.items():
         need.note = problems.text(f"needs.{pathway.value}.note", need.note, NOTE_MAX)
 
 
-def _check_consent(problems: _Problems, consent: ConsentInput, members: set[int]) -> None:
+def _check_consent(problems: Problems, consent: ConsentInput, members: set[int]) -> None:
     if consent.given:
         consent.given_on = consent.given_on or today()
         if consent.given_on > today():
@@ -194,19 +171,13 @@ def _check_consent(problems: _Problems, consent: ConsentInput, members: set[int]
     consent.scope_note = problems.text("consent.scope_note", consent.scope_note, NOTE_MAX)
 
 
-def _check_version(referral: Referral, version: int | None) -> None:
-    """The version the person read must still be the current one: otherwise someone else changed it."""
-    if version is not None and version != referral.version:
-        raise Conflict(_("Someone else changed this referral since you opened it. Check the latest details, "
-                         "then try again."))
+_STALE = _l("Someone else changed this referral since you opened it. Check the latest details, then try again.")
 
 
-def _event(referral: Referral, actor: User, kind: str, **detail: Any) -> None:
-    db.session.add(ReferralEvent(referral=referral, actor_id=actor.id, kind=kind, detail=detail or None))
-
-
-def _grant(referral: Referral, agency_id: int, reason: AccessReason, actor: User,
-           pathway: Pathway | None = None, source_id: int | None = None) -> ReferralAccess:
+def grant_access(referral: Referral, agency_id: int, reason: AccessReason, actor: User,
+                 pathway: Pathway | None = None, source_id: int | None = None) -> ReferralAccess:
+    """Let an agency see the referral, for a reason (and a pathway): the ``ReferralAccess`` row that
+    ``policy.visible_referrals`` joins. The same live grant is never made twice."""
     for existing in referral.grants:
         if (existing.agency_id, existing.reason, existing.pathway, existing.source_id, existing.revoked_at) == (
             agency_id, reason, pathway, source_id, None
@@ -243,7 +214,7 @@ def refer(actor: User, new: NewReferral) -> Referral:
     """
     partnership = _partnership_for_referral(actor, new.partnership_id)
     members = {agency.id for agency in partnership.agencies}
-    problems = _Problems()
+    problems = Problems()
     _check_young_person(problems, new.young_person, today())
     new.reason = problems.text("reason", new.reason, REASON_MAX,
                                required=_("Enter why the young person is being referred")) or ""
@@ -251,12 +222,12 @@ def refer(actor: User, new: NewReferral) -> Referral:
     _check_needs(problems, new.needs)
     _check_consent(problems, new.consent, members)
 
-    if actor.role is Role.AGENCY_STAFF:
-        referring_agency_id = actor.agency_id
-    else:
+    if policy.names_referring_agency(actor):
         referring_agency_id = new.referring_agency_id
         if referring_agency_id is None:
             problems.add("referring_agency_id", _("Choose the agency making the referral"))
+    else:
+        referring_agency_id = policy.staff_agency_id(actor)
     if referring_agency_id is not None and referring_agency_id not in members:
         problems.add("referring_agency_id", _("The referring agency must sit on this partnership's panel"))
     problems.raise_if_any()
@@ -280,14 +251,13 @@ def refer(actor: User, new: NewReferral) -> Referral:
         status=ReferralStatus.SUBMITTED,
     )
     db.session.add(referral)
-    _grant(referral, referring_agency_id, AccessReason.REFERRED, actor)
+    grant_access(referral, referring_agency_id, AccessReason.REFERRED, actor)
     referral.consents.append(_consent_from(new.consent, actor, members))
     for pathway in Pathway:
         need = new.needs.get(pathway) or NeedInput(NeedRating.NONE)
         _set_need(referral, pathway, need, actor)
     db.session.flush()
-    _event(referral, actor, "submitted", matched_existing=bool(previous))
-    audit.record("referral.create", actor=actor, record_type="referral", record_id=referral.id)
+    record_change(referral, actor, "referral.create", kind="submitted", matched_existing=bool(previous))
     return referral
 
 
@@ -400,7 +370,7 @@ def _require_step(actor: User, referral: Referral, step: str, version: int | Non
     """Who may take the step and in which states: ``policy.REFERRAL_STEPS``. The version is checked
     between the two, so that a stale form says someone else changed the referral."""
     policy.require_step(actor, policy.REFERRAL_STEPS, step, referral,
-                        before_state=lambda: _check_version(referral, version))
+                        before_state=lambda: check_version(referral, version, _STALE))
 
 
 def accept(actor: User, referral: Referral, version: int | None = None, same_as: int | None = None) -> None:
@@ -414,8 +384,7 @@ def accept(actor: User, referral: Referral, version: int | None = None, same_as:
         _link_young_person(actor, referral, same_as)
     referral.status = ReferralStatus.ACCEPTED
     referral.information_requested = None
-    _event(referral, actor, "accepted")
-    audit.record("referral.accept", actor=actor, record_type="referral", record_id=referral.id)
+    record_change(referral, actor, "referral.accept", kind="accepted")
 
 
 def _link_young_person(actor: User, referral: Referral, young_person_id: int) -> None:
@@ -432,43 +401,33 @@ def _link_young_person(actor: User, referral: Referral, young_person_id: int) ->
     db.session.flush()
     if db.session.scalar(select(func.count()).where(Referral.young_person_id == made_at_referral.id)) == 0:
         db.session.delete(made_at_referral)
-    _event(referral, actor, "linked", young_person_id=existing.id)
-    audit.record("referral.link_young_person", actor=actor, record_type="referral", record_id=referral.id)
+    record_change(referral, actor, "referral.link_young_person", kind="linked", young_person_id=existing.id)
 
 
 def decline(actor: User, referral: Referral, reason: str, version: int | None = None) -> None:
     """The broker declines a submitted referral, saying why (the referrer sees the reason)."""
     _require_step(actor, referral, "decline", version)
-    problems = _Problems()
-    reason_text = problems.text("reason", reason, NOTE_MAX, required=_("Enter why the referral is declined"))
-    problems.raise_if_any()
+    reason_text = one_text("reason", reason, NOTE_MAX, required=_("Enter why the referral is declined"))
     referral.status = ReferralStatus.DECLINED
     referral.decline_reason = reason_text
     referral.information_requested = None
-    _event(referral, actor, "declined", reason=reason_text)
-    audit.record("referral.decline", actor=actor, record_type="referral", record_id=referral.id)
+    record_change(referral, actor, "referral.decline", kind="declined", reason=reason_text)
 
 
 def request_information(actor: User, referral: Referral, question: str, version: int | None = None) -> None:
     """The broker asks the referrer for more before deciding."""
     _require_step(actor, referral, "request_information", version)
-    problems = _Problems()
-    text = problems.text("question", question, NOTE_MAX, required=_("Enter what you need to know"))
-    problems.raise_if_any()
+    text = one_text("question", question, NOTE_MAX, required=_("Enter what you need to know"))
     referral.information_requested = text
-    _event(referral, actor, "information_requested", question=text)
-    audit.record("referral.request_information", actor=actor, record_type="referral", record_id=referral.id)
+    record_change(referral, actor, "referral.request_information", kind="information_requested", question=text)
 
 
 def provide_information(actor: User, referral: Referral, answer: str, version: int | None = None) -> None:
     """The referring agency answers the broker's question."""
     _require_step(actor, referral, "provide_information", version)
-    problems = _Problems()
-    text = problems.text("answer", answer, REASON_MAX, required=_("Enter the information the broker asked for"))
-    problems.raise_if_any()
+    text = one_text("answer", answer, REASON_MAX, required=_("Enter the information the broker asked for"))
     referral.information_requested = None
-    _event(referral, actor, "information_provided", answer=text)
-    audit.record("referral.provide_information", actor=actor, record_type="referral", record_id=referral.id)
+    record_change(referral, actor, "referral.provide_information", kind="information_provided", answer=text)
 
 
 # --- Working the referral -----------------------------------------------------------------------
@@ -485,19 +444,17 @@ def share(actor: User, referral: Referral, agency_id: int, pathways: list[Pathwa
     agency = next((a for a in referral.partnership.agencies if a.id == agency_id), None)
     if agency is None:
         raise RuleBroken(_("Choose an agency on this partnership's panel."), {"agency_id": _("Not a member agency")})
-    consent = referral.consent
-    if consent is None or not consent.covers(agency.id):
+    if not policy.consent_covers(referral, agency.id):
         raise RuleBroken(
             _("The young person has not agreed to share their information with %(agency)s. Record their consent "
               "first.", agency=agency.name),
             {"agency_id": _("Not covered by the young person's consent")},
         )
     chosen = pathways or list(agency.agency_type.usual_pathways) or [None]
-    grants = [_grant(referral, agency.id, AccessReason.SHARED, actor, pathway) for pathway in chosen]
-    _event(referral, actor, "shared", agency=agency.name,
-           pathways=[p.value for p in chosen if p is not None])
-    audit.record("referral.share", actor=actor, record_type="referral", record_id=referral.id,
-                 detail={"agency_id": agency.id, "pathways": [p.value for p in chosen if p is not None]})
+    grants = [grant_access(referral, agency.id, AccessReason.SHARED, actor, pathway) for pathway in chosen]
+    pathway_keys = [p.value for p in chosen if p is not None]
+    record_change(referral, actor, "referral.share", kind="shared", agency=agency.name, pathways=pathway_keys,
+                  audit_detail={"agency_id": agency.id, "pathways": pathway_keys})
     return grants
 
 
@@ -544,24 +501,22 @@ def change_stage(actor: User, referral: Referral, stage: int, version: int | Non
     before = referral.stage
     referral.stage = stage
     referral.status = ReferralStatus.ACTIVE
-    _event(referral, actor, "stage_changed", before=before, after=stage)
-    audit.record("referral.stage", actor=actor, record_type="referral", record_id=referral.id,
-                 detail={"before": before, "after": stage})
+    record_change(referral, actor, "referral.stage", kind="stage_changed", before=before, after=stage,
+                  audit_detail={"before": before, "after": stage})
 
 
 def rate_needs(actor: User, referral: Referral, needs: dict[Pathway, NeedInput], version: int | None = None) -> list[Pathway]:
     """Re-rate needs per pathway; each change is kept in the pathway's history."""
     _require_step(actor, referral, "rate_needs", version)
-    problems = _Problems()
+    problems = Problems()
     _check_needs(problems, needs)
     problems.raise_if_any()
     changed = [pathway for pathway, need in needs.items() if _set_need(referral, pathway, need, actor)]
     if changed:
         # Restricted notes stay out of the timeline: it only says which pathways were re-rated.
-        _event(referral, actor, "needs_rated", pathways=[p.value for p in changed])
         referral.updated_at = utcnow()
-        audit.record("referral.needs", actor=actor, record_type="referral", record_id=referral.id,
-                     detail={"pathways": [p.value for p in changed]})
+        record_change(referral, actor, "referral.needs", kind="needs_rated", pathways=[p.value for p in changed],
+                      audit_detail={"pathways": [p.value for p in changed]})
     return changed
 
 
@@ -569,33 +524,29 @@ def close(actor: User, referral: Referral, reason: ClosureReason, note: str | No
           version: int | None = None) -> None:
     """Close the referral with how it ended (completed, disengaged, transferred, ...)."""
     _require_step(actor, referral, "close", version)
-    problems = _Problems()
-    note = problems.text("note", note, NOTE_MAX,
-                         required=_("Say what happened") if reason is ClosureReason.OTHER else None)
-    problems.raise_if_any()
+    note = one_text("note", note, NOTE_MAX,
+                    required=_("Say what happened") if reason is ClosureReason.OTHER else None)
     referral.status = ReferralStatus.CLOSED
     referral.closure_reason = reason
     referral.closure_note = note
     referral.closed_on = today()
-    _event(referral, actor, "closed", reason=reason.value)
-    audit.record("referral.close", actor=actor, record_type="referral", record_id=referral.id,
-                 detail={"reason": reason.value})
+    record_change(referral, actor, "referral.close", kind="closed", reason=reason.value,
+                  audit_detail={"reason": reason.value})
 
 
 def record_consent(actor: User, referral: Referral, given: ConsentInput, version: int | None = None) -> Consent:
     """Record the young person's consent afresh (renewed at review, widened, narrowed or refused)."""
     _require_step(actor, referral, "record_consent", version)
     members = {agency.id for agency in referral.partnership.agencies}
-    problems = _Problems()
+    problems = Problems()
     _check_consent(problems, given, members)
     problems.raise_if_any()
     consent = _consent_from(given, actor, members)
     referral.consents.append(consent)
     db.session.flush()
     revoked = _revoke_uncovered_grants(referral, consent)
-    _event(referral, actor, "consent_recorded", given=given.given, revoked=revoked)
-    audit.record("referral.consent", actor=actor, record_type="referral", record_id=referral.id,
-                 detail={"given": given.given, "revoked_agencies": revoked})
+    record_change(referral, actor, "referral.consent", kind="consent_recorded", given=given.given, revoked=revoked,
+                  audit_detail={"given": given.given, "revoked_agencies": revoked})
     referral.updated_at = utcnow()
     return consent
 
@@ -606,7 +557,7 @@ def withdraw_consent(actor: User, referral: Referral, withdrawn_on: date | None,
     _require_step(actor, referral, "withdraw_consent", version)
     consent = referral.consent
     assert consent is not None  # the step's state: a consent in force
-    problems = _Problems()
+    problems = Problems()
     withdrawn_on = withdrawn_on or today()
     if withdrawn_on > today():
         problems.add("withdrawn_on", _("The date must be today or in the past"))
@@ -618,9 +569,8 @@ def withdraw_consent(actor: User, referral: Referral, withdrawn_on: date | None,
     consent.withdrawal_note = note
     consent.withdrawal_recorded_by_id = actor.id
     revoked = _revoke_uncovered_grants(referral, consent)
-    _event(referral, actor, "consent_withdrawn", revoked=revoked)
-    audit.record("referral.consent_withdrawn", actor=actor, record_type="referral", record_id=referral.id,
-                 detail={"revoked_agencies": revoked})
+    record_change(referral, actor, "referral.consent_withdrawn", kind="consent_withdrawn", revoked=revoked,
+                  audit_detail={"revoked_agencies": revoked})
     referral.updated_at = utcnow()
 
 
@@ -629,7 +579,7 @@ def _revoke_uncovered_grants(referral: Referral, consent: Consent) -> list[str]:
     now = utcnow()
     revoked: set[str] = set()
     for grant in referral.grants:
-        if grant.revoked_at is None and grant.reason is not AccessReason.REFERRED and not consent.covers(grant.agency_id):
+        if grant.revoked_at is None and not policy.keeps_access(grant, consent):
             grant.revoked_at = now
             revoked.add(grant.agency.name)
     return sorted(revoked)
@@ -682,13 +632,9 @@ class ReferralFilters:
 
 
 def _filtered(actor: User, filters: ReferralFilters) -> Select[tuple[Referral]]:
-    query = policy.visible_referrals(actor).join(YoungPerson, Referral.young_person_id == YoungPerson.id)
-    if filters.partnership_id is not None:
-        query = query.where(Referral.partnership_id == filters.partnership_id)
-    if filters.status is not None:
-        query = query.where(Referral.status == filters.status)
-    if filters.stage is not None:
-        query = query.where(Referral.stage == filters.stage)
+    query = narrowed(policy.visible_referrals(actor).join(YoungPerson, Referral.young_person_id == YoungPerson.id),
+                     (Referral.partnership_id, filters.partnership_id), (Referral.status, filters.status),
+                     (Referral.stage, filters.stage))
     if filters.pathway is not None or filters.rating is not None:
         need = select(Need.referral_id)
         if filters.pathway is not None:
@@ -722,10 +668,8 @@ def find_referrals(actor: User, filters: ReferralFilters, *, page: int = 1, per_
     Three queries whatever the number of referrals: the count, the page, and the page's needs and
     consents. One audit row names the referrals shown.
     """
-    query = _filtered(actor, filters)
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    rows = list(db.session.scalars(
-        query.options(
+    rows, total = page_of(
+        _filtered(actor, filters).options(
             joinedload(Referral.young_person),
             joinedload(Referral.partnership),
             joinedload(Referral.referring_agency),
@@ -739,10 +683,8 @@ def find_referrals(actor: User, filters: ReferralFilters, *, page: int = 1, per_
             Referral.expected_release_on.is_(None),
             Referral.expected_release_on,
             Referral.id.desc(),
-        )
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).unique())
+        ),
+        page=page, per_page=per_page)
     if rows:
         audit.record(f"referral.{purpose}", actor=actor, record_type="referral",
                      detail={"referral_ids": [r.id for r in rows]})

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 
 from panel_app import policy
 from panel_app.doors import actor, all_or_nothing, download, load_action, load_referral
-from panel_app.errors import BadRequest, Forbidden, PanelError
+from panel_app.errors import BadRequest, PanelError
 from panel_app.models import Action, ActionStatus, NotDoneReason, Referral
 from panel_app.pathways import Pathway
 from panel_app.services import actions as service
@@ -70,7 +70,7 @@ def _action_page(action: Action, form: forms.ActionUpdateForm | None = None,
     return render_template(
         "actions/show.html", action=action, update_form=form,
         review_form=review or forms.NotDoneForm(version=action.version), steps=steps,
-        description_visible=service.description_visible(viewer, action),
+        description_visible=policy.can_read_action(viewer, action),
         emails=outbox.emails_about(viewer, "action", action.id), **extra)
 
 
@@ -115,9 +115,7 @@ def action_form_for(referral: Referral) -> forms.ActionForm:
     """The form to record an action on a referral: the panel's agencies the young person agreed to share
     with (and the referrer), their workers."""
     form = forms.ActionForm(prefix=f"r{referral.id}")
-    consent = referral.consent
-    agencies = [a for a in referral.partnership.agencies
-                if a.id == referral.referring_agency_id or (consent is not None and consent.covers(a.id))]
+    agencies = [a for a in referral.partnership.agencies if policy.may_hold_action(referral, a.id)]
     form.agency_id.choices = [(a.id, a.name) for a in agencies]
     form.owner_user_id.choices = [(0, _("No one in particular"))] + [
         (worker.id, f"{worker.name} ({agency.name})") for agency in agencies for worker in agency.staff if worker.active]
@@ -151,7 +149,7 @@ def _plan_page(referral: Referral, milestone_form: forms.MilestoneForm | None = 
     # Sharing is recorded for the newest version not yet shared: one form, so its fields' ids are unique.
     shareable = max((v.id for v in plan.versions if not v.shared_on), default=None)
     return render_template("actions/plan.html", plan=plan, referral=referral,
-                           manage=policy.can_manage_referral(actor(), referral), shareable=shareable,
+                           shareable=shareable,
                            milestone_form=milestone_form or forms.MilestoneForm(),
                            shared_form=shared_form or forms.PlanSharedForm(),
                            confirm=forms.PanelForm(), **({"form": failed} if failed else {}))
@@ -169,8 +167,7 @@ def plan(referral_id: int) -> ResponseReturnValue:
 @actions.route("/referrals/<int:referral_id>/plan/milestones", methods=["POST"])
 def add_milestone(referral_id: int) -> ResponseReturnValue:
     referral = load_referral(referral_id, purpose="plan")
-    if not policy.can_manage_referral(actor(), referral):
-        raise Forbidden(_("Only the partnership's broker changes the plan."))
+    policy.require_person(actor(), policy.PLAN_STEPS, "add_milestone", referral)
     form = forms.MilestoneForm()
     return form_page(
         form, done=_("Milestone added."), then=_plan_url(referral),

@@ -29,6 +29,6 @@ def index() -> ResponseReturnValue:
         overdue, other = action_service.overdue_and_due_counts(person)
         caseload = replace(referral_service.caseload(person), actions_overdue=overdue, actions_other=other)
     gap_counts = gap_service.counts(person) if policy.oversees_region(person) else (0, 0)
-    return render_template(f"home/{person.role.value}.html", partnerships=rows, caseload=caseload,
+    return render_template(f"home/{policy.home_of(person)}.html", partnerships=rows, caseload=caseload,
                            escalated=gap_counts[0], unresolved=gap_counts[1],
                            emails_in_trouble=outbox.count_in_trouble(person))

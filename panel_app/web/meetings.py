@@ -26,7 +26,6 @@ from panel_app.pathways import Pathway
 from panel_app.services import outbox
 from panel_app.services import actions as action_service
 from panel_app.services import meetings as service
-from panel_app.services import referrals as referral_service
 from panel_app.services.clock import local_timezone
 from panel_app.throttling import pdf_per_person
 from panel_app.web import actions as action_pages
@@ -126,7 +125,7 @@ def show(meeting_id: int) -> ResponseReturnValue:
     rows = service.agenda(member, meeting)
     service.audit_view(member, meeting, rows)
     return render_template(
-        "meetings/show.html", meeting=meeting, rows=rows, manage=policy.can_manage_meeting(member, meeting),
+        "meetings/show.html", meeting=meeting, rows=rows,
         steps=policy.meeting_steps(member, meeting),
         my_requests=service.requests_for(member, meeting), confirm=forms.ConfirmForm(version=meeting.version),
         attendance={row.agency_id: row for row in meeting.attendance},
@@ -186,7 +185,7 @@ def _agenda_page(meeting: PanelMeeting, form: forms.AgendaAddForm | None = None)
     extra = {"form": form} if form.errors else {}
     return render_template("meetings/agenda.html", meeting=meeting, rows=rows, add_form=form, total=total,
                            proposals=service.proposals(actor(), meeting), item_form=forms.AgendaItemForm(),
-                           **extra)
+                           closed=policy.why_not_now(policy.MEETING_STEPS, "change_agenda", meeting), **extra)
 
 
 def _referral_choices(meeting: PanelMeeting) -> list[tuple[int, str]]:
@@ -320,7 +319,8 @@ def _meeting_mode(meeting: PanelMeeting, refused: tuple[int, Any] | None = None)
                            notes_forms=notes_forms, needs_forms=needs_forms,
                            audiences=service.note_audiences(meeting, rows), confirm=forms.ConfirmForm(
                                version=meeting.version), pathways=list(Pathway),
-                           steps=policy.meeting_steps(chair, meeting), **extra)
+                           steps=policy.meeting_steps(chair, meeting),
+                           notes_closed=policy.why_not_now(policy.MEETING_STEPS, "write_notes", meeting), **extra)
 
 
 def _pathway_note_data(item: AgendaItem) -> dict[str, str]:
@@ -387,11 +387,10 @@ def save_notes(meeting_id: int, item_id: int) -> ResponseReturnValue:
 @meetings.route("/<int:meeting_id>/items/<int:item_id>/needs", methods=["POST"])
 def rate_needs(meeting_id: int, item_id: int) -> ResponseReturnValue:
     item = load_agenda_item(meeting_id, item_id, "write_notes")
-    referral = load_referral(item.referral_id)
     form = forms.NeedsForm(prefix=f"needs{item.id}")
     if not form.validate_on_submit():
         raise BadRequest(_("Choose a rating for each pathway; notes must be 4000 characters or fewer."))
-    changed = referral_service.rate_needs(actor(), referral, form.need_inputs(), form.version_read())
+    changed = service.rate_needs(actor(), item, form.need_inputs(), form.version_read())
     flash(ngettext("%(num)d pathway re-rated.", "%(num)d pathways re-rated.", len(changed)) if changed
           else _("No rating changed."), "success")
     return _in_meeting_mode(item.meeting, f"item-{item.id}")

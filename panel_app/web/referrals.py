@@ -123,7 +123,7 @@ def show(referral_id: int) -> ResponseReturnValue:
     record = referral_views.referral_record(viewer, referral)
     actions = action_service.actions_of(viewer, referral)
     return render_template("referrals/show.html", record=record, referral=referral, actions=actions,
-                           action_visible={a.id: action_service.description_visible(viewer, a) for a in actions},
+                           action_visible={a.id: policy.can_read_action(viewer, a) for a in actions},
                            accept_form=forms.ConfirmForm(version=referral.version))
 
 
@@ -209,10 +209,9 @@ def provide_information(referral_id: int) -> ResponseReturnValue:
 def share(referral_id: int) -> ResponseReturnValue:
     referral = load_referral(referral_id, "share")
     form = forms.ShareForm()
-    consent = referral.consent
     form.agency_id.choices = [
         (agency.id, agency.name) for agency in referral.partnership.agencies
-        if agency.id != referral.referring_agency_id and consent is not None and consent.covers(agency.id)
+        if agency.id != referral.referring_agency_id and policy.consent_covers(referral, agency.id)
     ]
     return _step_page(referral, form, _("Share with an agency"),
                       lambda: service.share(actor(), referral, form.agency_id.data,
