@@ -92,7 +92,11 @@ def invite(
     an email address taken (whatever its case) or malformed, a missing name, agency staff without an
     agency, a strategic lead without a region, a broker without partnerships, an agency, region or
     partnerships the role does not hold, or a partnership the agency is not a member of. Nothing is
-    saved unless all is well."""
+    saved unless all is well.
+
+    A broker brokers the partnerships named. Agency staff work in every partnership their agency
+    sits on (``policy.visible_partnerships``): partnerships named for them are checked against their
+    agency's, not stored, and the email names all of the agency's."""
     policy.require_person(actor, policy.PERSON_STEPS, "invite", User(role=role, agency_id=agency_id))
     agency = region = None
     if agency_id is not None:
@@ -128,7 +132,8 @@ def invite(
     problems.raise_if_any(_("The invitation was not sent. Check the highlighted answers."))
 
     person = User(email=email, name=name, password_hash=None, role=role,
-                  agency_id=agency.id if agency is not None else None, region_id=region.id if region is not None else None)
+                  agency_id=agency.id if agency is not None else None,
+                  region_id=region.id if region is not None else None)
     _add(person, brokers=partnerships if shape.brokers_partnerships else [])
     link = _send_invitation(actor, person)
     audit.record("person.invited", actor=actor, record_type="user", record_id=person.id,
