@@ -24,9 +24,9 @@ from email.parser import BytesParser
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -38,7 +38,7 @@ from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from panel_app import create_app
-from panel_app.extensions import db, limiter
+from panel_app.extensions import Base, db, limiter
 from panel_app.models import User
 
 PASSWORD = "correct horse battery staple"
@@ -245,11 +245,40 @@ def module_connection(app: Flask) -> Iterator[sa.Connection]:
 def built_once(application: Flask, connection: sa.Connection, build: Callable[[], T]) -> T:
     """What ``build`` makes, committed into the module's outer transaction (the session's commit releases
     its SAVEPOINT there). The session is gone afterwards, so ``build`` returns ids and plain values, never
-    ORM objects: each case loads what it needs in its own session."""
+    ORM objects (or a ``kept`` world): each case loads what it needs in its own session."""
     with session_on(application, connection):
         made = build()
         db.session.commit()
     return made
+
+
+class _Record(NamedTuple):
+    model: type
+    id: int
+
+
+def _keep(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_keep(item) for item in value]
+    return _Record(type(value), value.id) if isinstance(value, Base) else value
+
+
+def _load(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_load(item) for item in value]
+    return db.session.get(value.model, value.id) if isinstance(value, _Record) else value
+
+
+def kept(world: Any) -> dict[str, Any]:
+    """A world (a dataclass) of ORM records and plain values, as what outlives the session that built
+    it: each record (also in a list) by its model and id, anything else as it is. ``loaded`` makes it
+    again in a case's own session."""
+    return {field.name: _keep(getattr(world, field.name)) for field in fields(world)}
+
+
+def loaded(world_class: Callable[..., T], kept_world: dict[str, Any]) -> T:
+    """The world that ``kept`` kept, each record loaded in the current (the case's own) session."""
+    return world_class(**{name: _load(value) for name, value in kept_world.items()})
 
 
 @pytest.fixture(autouse=True)
