@@ -1,6 +1,10 @@
 """Bad input to the action pages and the actions API: refused with a clear 4xx and a message (a GOV.UK
 error summary linked to the field on a page; ``error.code`` and ``error.fields`` in the API), never a
-500 or a stack trace, and nothing saved. The plan's milestones, "shared" dates and PDF versions too."""
+500 or a stack trace, and nothing saved. The plan's milestones, "shared" dates and PDF versions too.
+
+Every case runs in one world, built once per module (``world``; each case runs in a SAVEPOINT rolled
+back after it, so every case meets the world as built).
+"""
 
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ from panel_app.pathways import Pathway
 from panel_app.services import actions as service
 from panel_app.services.clock import today
 from panel_app.services.referrals import ConsentInput
-from tests.conftest import csrf_token_from
+from tests.conftest import built_once, csrf_token_from, kept, loaded
 from tests.factories import make_agency, make_partnership, make_referral, make_user
 
 HUGE = "x" * 100_000
@@ -124,8 +128,7 @@ class World:
     plan_version: PlanVersion
 
 
-@pytest.fixture
-def world() -> World:
+def build_world() -> World:
     """A referral whose young person agreed to share with housing only (not health); housing owes an
     open action (due in ten days) and a done one."""
     yot = make_agency(type="yot", name="Input YOT")
@@ -151,6 +154,17 @@ def world() -> World:
                   referral, action, done, version)
     db.session.commit()
     return world
+
+
+@pytest.fixture(scope="module")
+def world_records(app: Flask, module_connection: Any) -> dict[str, Any]:
+    return built_once(app, module_connection, lambda: kept(build_world()))
+
+
+@pytest.fixture
+def world(world_records: dict[str, Any]) -> World:
+    """The world (built once per module), its records loaded in the case's own session."""
+    return loaded(World, world_records)
 
 
 # --- Recording an action through the page: POST /referrals/<id>/actions/new ----------------------
