@@ -1,5 +1,9 @@
 """Bad input to the referral forms and the referrals API: refused with a clear message, never a
-stack trace, and nothing saved. Text that looks like HTML is saved as typed and shown escaped."""
+stack trace, and nothing saved. Text that looks like HTML is saved as typed and shown escaped.
+
+Every case runs in one world, built once per module (``world``; each case runs in a SAVEPOINT rolled
+back after it, so every case meets the world as built).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
@@ -32,7 +37,7 @@ from panel_app.models import (
 from panel_app.pathways import Pathway
 from panel_app.services import referrals as service
 from panel_app.services.clock import today
-from tests.conftest import csrf_token_from
+from tests.conftest import built_once, csrf_token_from, kept, loaded
 from tests.factories import make_agency, make_partnership, make_referral, make_user
 
 HUGE = "x" * 100_000
@@ -109,8 +114,7 @@ class World:
     broker: User
 
 
-@pytest.fixture
-def world() -> World:
+def build_world() -> World:
     yot = make_agency(type="yot", name="Conwy YOT")
     housing = make_agency(type="housing", name="Conwy Housing")
     health = make_agency(type="health", name="North Wales Health")
@@ -121,6 +125,17 @@ def world() -> World:
     other = make_partnership(name="Cardiff", agencies=[outsider], brokers=[make_user(Role.BROKER)])
     db.session.commit()
     return World(partnership, other, yot, housing, health, outsider, staff, broker)
+
+
+@pytest.fixture(scope="module")
+def world_records(app: Flask, module_connection: Any) -> dict[str, Any]:
+    return built_once(app, module_connection, lambda: kept(build_world()))
+
+
+@pytest.fixture
+def world(world_records: dict[str, Any]) -> World:
+    """The world (built once per module), its records loaded in the case's own session."""
+    return loaded(World, world_records)
 
 
 # --- The referral form: POST /referrals/new -----------------------------------------------------
@@ -267,11 +282,13 @@ def test_form_rule_errors_are_a_422_with_the_message_linked_to_the_field(
     assert row_counts() == before
 
 
+# Its own partnerships and people, made beside the module's world (on its connection, as every test here).
+@pytest.mark.usefixtures("world")
 def test_consent_to_an_agency_of_another_partnership_is_refused(client: FlaskClient, login_as) -> None:
     # The form offers the agencies of every partnership the caller refers to; the consent must name
     # only agencies of the chosen partnership.
     yot = make_agency(type="yot", name="Shared YOT")
-    conwy_housing = make_agency(type="housing", name="Conwy Housing")
+    conwy_housing = make_agency(type="housing", name="Conwy Supported Housing")
     denbigh_housing = make_agency(type="housing", name="Denbighshire Housing")
     conwy = make_partnership(agencies=[yot, conwy_housing], brokers=[make_user(Role.BROKER)])
     make_partnership(agencies=[yot, denbigh_housing], brokers=[make_user(Role.BROKER)])
