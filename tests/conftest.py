@@ -260,19 +260,23 @@ class _Record(NamedTuple):
 def _keep(value: Any) -> Any:
     if isinstance(value, list):
         return [_keep(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _keep(item) for key, item in value.items()}
     return _Record(type(value), value.id) if isinstance(value, Base) else value
 
 
 def _load(value: Any) -> Any:
     if isinstance(value, list):
         return [_load(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _load(item) for key, item in value.items()}
     return db.session.get(value.model, value.id) if isinstance(value, _Record) else value
 
 
 def kept(world: Any) -> dict[str, Any]:
     """A world (a dataclass) of ORM records and plain values, as what outlives the session that built
-    it: each record (also in a list) by its model and id, anything else as it is. ``loaded`` makes it
-    again in a case's own session."""
+    it: each record (also in a list or a dict) by its model and id, anything else as it is. ``loaded``
+    makes it again in a case's own session."""
     return {field.name: _keep(getattr(world, field.name)) for field in fields(world)}
 
 
