@@ -661,6 +661,15 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that drives Chromium carries the ``browser`` marker, so that ``-m "not browser"`` is a
+    quick run without it."""
+    unmarked = [item.nodeid for item in items
+                if "browser" in getattr(item, "fixturenames", ()) and item.get_closest_marker("browser") is None]
+    if unmarked:
+        raise pytest.UsageError("these tests drive Chromium: mark them @pytest.mark.browser: " + ", ".join(unmarked))
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     server = _postgres_server_url()
     return f"database: {'PostgreSQL at ' + make_url(server).render_as_string() if server else 'SQLite'}"
