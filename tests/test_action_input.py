@@ -638,20 +638,23 @@ def test_a_bad_milestone_is_refused_with_the_message_linked_to_the_field(client:
     assert row_counts() == before
 
 
-@pytest.mark.parametrize(("data", "field", "message"), [
-    pytest.param({"shared_on": dmy(today() + timedelta(days=1))}, "shared_on-day",
+@pytest.mark.parametrize(("data", "status", "field", "message"), [
+    # A real date, but the rule is a date not yet come (the service's: 422).
+    pytest.param({"shared_on": dmy(today() + timedelta(days=1))}, 422, "shared_on-day",
                  "The date must be today or in the past", id="shared-tomorrow"),
-    pytest.param({"shared_on": ["31", "2", str(today().year)]}, "shared_on-day", "must be a real date",
+    pytest.param({"shared_on": ["31", "2", str(today().year)]}, 400, "shared_on-day", "must be a real date",
                  id="shared-31-february"),
-    pytest.param({"shared_how": "x" * 201}, "shared_how", "Must be 200 characters or fewer", id="huge-how"),
+    pytest.param({"shared_how": "x" * 201}, 400, "shared_how", "Must be 200 characters or fewer", id="huge-how"),
 ])
 def test_a_bad_shared_date_is_refused_and_nothing_recorded(client: FlaskClient, login_as, world: World,
-                                                           data: dict[str, Any], field: str, message: str) -> None:
+                                                           data: dict[str, Any], status: int, field: str,
+                                                           message: str) -> None:
     login_as(world.broker)
     before = row_counts()
     response = post_to_plan(client, world, f"/referrals/{world.referral.id}/plan/versions/"
                                            f"{world.plan_version.id}/shared", data)
     assert_no_stack_trace(response)
+    assert response.status_code == status
     assert message in BeautifulSoup(response.text, "html.parser").get_text(" ", strip=True)
     assert row_counts() == before
     db.session.expire_all()

@@ -333,11 +333,12 @@ def test_lists_count_only_what_each_person_may_see(app: Flask, api_token, world:
         if role in NO_LIST_PAGES:
             assert page.status_code == 403
             continue
-        if page_query.startswith("partnership=") and OTHER_PARTNERSHIP not in visible and page.status_code == 400:
-            # The page's partnership filter offers only the caller's own partnerships, and may refuse
+        if page_query.startswith("partnership=") and OTHER_PARTNERSHIP not in visible:
+            # The page's partnership filter offers only the caller's own partnerships, and refuses
             # another's id as it refuses an id that does not exist (the same 400 either way). What it
             # must never do is count or name the other partnership's referral: whatever it counts is
             # exactly the referrals it names, all of them the caller's.
+            assert page.status_code == 400, f"page filter ?{page_query} as {role}"
             named = {key for key in REFERRALS if marker(key, NAME).lower() in page.text.lower()}
             assert named <= visible and OTHER_PARTNERSHIP not in named
             match = COUNT_TEXT.search(page.text)

@@ -242,9 +242,10 @@ def test_agency_staff_cannot_schedule(client: FlaskClient, login_as, world: Worl
     login_as(world.yot_staff)
     before = row_counts()
     assert client.get("/meetings/new").status_code == 403
-    response = client.post("/meetings/new", data={"partnership_id": str(world.partnership.id)})
+    token = csrf_token_from(client.get("/").text)  # a valid form: what refuses it is the role
+    response = client.post("/meetings/new", data={"csrf_token": token, "partnership_id": str(world.partnership.id)})
     assert_no_stack_trace(response)
-    assert response.status_code in (400, 403)  # refused by the CSRF check or the role, never saved
+    assert response.status_code == 403
     assert row_counts() == before
 
 
@@ -487,7 +488,7 @@ def test_agenda_page_refuses_minutes_out_of_range(client: FlaskClient, login_as,
             "minutes_allotted": minutes}
     response = client.post(f"/meetings/{meeting.id}/agenda", data=data)
     assert_no_stack_trace(response)
-    assert response.status_code in (400, 422)
+    assert response.status_code == 400
     assert "Give between 1 and 240 minutes" in response.text or "from 1 to 240" in response.text
     assert row_counts() == before and meeting_state(meeting.id) == state
 
@@ -541,7 +542,7 @@ def test_agenda_item_minutes_out_of_range_change_nothing(client: FlaskClient, lo
         data = {**_agenda_form(client, meeting), "action": action, "minutes_allotted": minutes}
         response = client.post(f"/meetings/{meeting.id}/agenda/{item_id}", data=data)
         assert_no_stack_trace(response)
-        assert response.status_code in (400, 422), (minutes, action)
+        assert response.status_code == 400, (minutes, action)
         assert row_counts() == before and meeting_state(meeting.id) == state
 
 
@@ -722,7 +723,7 @@ def test_huge_views_update_and_attendance_are_refused(client: FlaskClient, login
     response = client.post(f"/meetings/{meeting.id}/attendance",
                            data={**form, f"status_{world.yot.id}": "present", f"attendees_{world.yot.id}": HUGE})
     assert_no_stack_trace(response)
-    assert response.status_code in (400, 422)
+    assert response.status_code == 400
 
     client.post("/sign-out", data=hidden_fields(client, "/", "/sign-out"))
     sign_in(client, world.housing_staff.email)
