@@ -1,5 +1,10 @@
 """The referral lists: a fixed number of SQL queries whatever the number of referrals, filters that
-filter, and pagination."""
+filter, and pagination.
+
+The filters' cases run in one catalogue of referrals, built once per module (``catalogue``; each case
+runs in a SAVEPOINT rolled back after it, so every case meets it as built); the other tests make their
+own partnerships beside it.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from panel_app.models import Agency, LegalStatus, NeedRating, Partnership, Refer
 from panel_app.pathways import Pathway
 from panel_app.services.clock import today
 from panel_app.services.referrals import ConsentInput, YoungPersonDetails
-from tests.conftest import client_for, counting_queries
+from tests.conftest import built_once, client_for, counting_queries, kept, loaded
 from tests.factories import make_agency, make_partnership, make_referral, make_user
 
 PER_PAGE = 25
@@ -109,6 +114,8 @@ def add_referrals(crowd: Crowd, start: int, stop: int) -> None:
 # --- A fixed number of queries ------------------------------------------------------------------
 
 
+# Beside the module's catalogue (on its connection, as every test here).
+@pytest.mark.usefixtures("catalogue_records")
 def test_list_pages_issue_the_same_number_of_queries_for_10_and_200_referrals(app: Flask, api_token) -> None:
     crowd = make_crowd()
     add_referrals(crowd, 0, 10)
@@ -188,8 +195,7 @@ class Catalogue:
     by_name: dict[str, Referral]
 
 
-@pytest.fixture
-def catalogue() -> Catalogue:
+def build_catalogue() -> Catalogue:
     on = today()
     yot = make_agency(type="yot", name="Filter YOT")
     broker = make_user(Role.BROKER)
@@ -222,6 +228,17 @@ def catalogue() -> Catalogue:
     }
     db.session.commit()
     return Catalogue(broker, conwy, denbigh, by_name)
+
+
+@pytest.fixture(scope="module")
+def catalogue_records(app: Flask, module_connection: Any) -> dict[str, Any]:
+    return built_once(app, module_connection, lambda: kept(build_catalogue()))
+
+
+@pytest.fixture
+def catalogue(catalogue_records: dict[str, Any]) -> Catalogue:
+    """The catalogue (built once per module), its records loaded in the case's own session."""
+    return loaded(Catalogue, catalogue_records)
 
 
 def _ids(catalogue: Catalogue, *names: str) -> set[int]:
@@ -349,6 +366,8 @@ def test_a_nul_character_in_the_search_is_not_a_500(app: Flask, api_token, catal
 # --- Pagination ---------------------------------------------------------------------------------
 
 
+# Beside the module's catalogue (on its connection, as every test here).
+@pytest.mark.usefixtures("catalogue_records")
 def test_pages_hold_25_and_page_two_has_the_rest(app: Flask, api_token) -> None:
     yot = make_agency(type="yot")
     broker = make_user(Role.BROKER)
