@@ -1,6 +1,8 @@
 """Fixtures: a real database (SQLite, or PostgreSQL when TEST_DATABASE_URL names a server), the app
 built once per run with the schema made by the real migrations, and each test inside one outer
-transaction that is rolled back afterwards.
+transaction that is rolled back afterwards; or, in a module whose world is built once
+(``module_connection``), inside a SAVEPOINT of the module's outer transaction, rolled back after each
+case.
 
 ``TEST_DATABASE_URL`` names a PostgreSQL server (any database on it); the suite creates a fresh
 database of its own on that server and drops it at the end. There, as in production (docs/operations.md,
@@ -22,9 +24,9 @@ from email.parser import BytesParser
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -36,10 +38,12 @@ from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from panel_app import create_app
-from panel_app.extensions import db, limiter
+from panel_app.extensions import Base, db, limiter
 from panel_app.models import User
 
 PASSWORD = "correct horse battery staple"
+
+T = TypeVar("T")
 
 # Cheap argon2 parameters: tests check behaviour, not cost.
 TEST_SETTINGS: dict[str, Any] = {
@@ -205,29 +209,109 @@ def app(databases: FreshDatabases) -> Iterator[Flask]:
         db.engine.dispose()
 
 
-@pytest.fixture(autouse=True)
-def _each_test_rolled_back(app: Flask) -> Iterator[None]:
-    """Every test runs inside one outer transaction that is rolled back, whatever it committed.
-
-    Requests and the test body share one connection; each session's commit releases a SAVEPOINT
-    (SQLAlchemy's "join a session into an external transaction" recipe).
-    """
-    application = app
+@contextmanager
+def session_on(application: Flask, connection: sa.Connection) -> Iterator[None]:
+    """``db.session``, in an application context of its own, bound to ``connection``: each commit
+    releases a SAVEPOINT of the transaction open there (SQLAlchemy's "join a session into an external
+    transaction" recipe), so the session never commits for real."""
     with application.app_context():
-        connection = db.engine.connect()
-        outer = connection.begin()
         db.session.remove()
         db.session.configure(bind=connection, join_transaction_mode="create_savepoint")
-        limiter.reset()
-        ctx = application.app_context()
-        ctx.push()
+        context = application.app_context()
+        context.push()
         try:
             yield
         finally:
-            ctx.pop()
+            context.pop()  # Flask-SQLAlchemy removes (and so rolls back) that context's session
             db.session.remove()
             db.session.configure(bind=None)
-            outer.rollback()
+
+
+@pytest.fixture(scope="module")
+def module_connection(app: Flask) -> Iterator[sa.Connection]:
+    """One connection and outer transaction for a whole module, rolled back at its end, for a module
+    whose world is built once (see ``built_once``); every test that uses it (through its module's world
+    fixture) runs inside a SAVEPOINT of it that is rolled back after the test."""
+    with app.app_context():
+        connection = db.engine.connect()
+    outer = connection.begin()
+    try:
+        yield connection
+    finally:
+        outer.rollback()
+        connection.close()
+
+
+def built_once(application: Flask, connection: sa.Connection, build: Callable[[], T]) -> T:
+    """What ``build`` makes, committed into the module's outer transaction (the session's commit releases
+    its SAVEPOINT there). The session is gone afterwards, so ``build`` returns ids and plain values, never
+    ORM objects (or a ``kept`` world): each case loads what it needs in its own session."""
+    with session_on(application, connection):
+        made = build()
+        db.session.commit()
+    return made
+
+
+class _Record(NamedTuple):
+    model: type
+    id: int
+
+
+def _keep(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_keep(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _keep(item) for key, item in value.items()}
+    return _Record(type(value), value.id) if isinstance(value, Base) else value
+
+
+def _load(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_load(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _load(item) for key, item in value.items()}
+    return db.session.get(value.model, value.id) if isinstance(value, _Record) else value
+
+
+def kept(world: Any) -> dict[str, Any]:
+    """A world (a dataclass) of ORM records and plain values, as what outlives the session that built
+    it: each record (also in a list or a dict) by its model and id, anything else as it is. ``loaded``
+    makes it again in a case's own session."""
+    return {field.name: _keep(getattr(world, field.name)) for field in fields(world)}
+
+
+def loaded(world_class: Callable[..., T], kept_world: dict[str, Any]) -> T:
+    """The world that ``kept`` kept, each record loaded in the current (the case's own) session."""
+    return world_class(**{name: _load(value) for name, value in kept_world.items()})
+
+
+@pytest.fixture(autouse=True)
+def _each_test_rolled_back(app: Flask, request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test runs inside a transaction that is rolled back, whatever it committed: its own
+    connection's outer transaction, or, when it uses its module's world (``module_connection``), a
+    SAVEPOINT of the module's, so that the next case meets the world exactly as it was built.
+
+    Requests and the test body share that connection; each session's commit releases a SAVEPOINT
+    (SQLAlchemy's "join a session into an external transaction" recipe). The rate limits start afresh
+    for each test; ``g`` and Flask-Login's user live in each request's own application context
+    (``FreshContextClient``) and the test's own.
+    """
+    if "module_connection" in request.fixturenames:
+        connection = request.getfixturevalue("module_connection")
+        transaction = connection.begin_nested()
+        own_connection = False
+    else:
+        with app.app_context():
+            connection = db.engine.connect()
+        transaction = connection.begin()
+        own_connection = True
+    try:
+        with session_on(app, connection):
+            limiter.reset()
+            yield
+    finally:
+        transaction.rollback()
+        if own_connection:
             connection.close()
 
 
@@ -575,6 +659,15 @@ def browser() -> Iterator[Any]:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         yield chromium
         chromium.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that drives Chromium carries the ``browser`` marker, so that ``-m "not browser"`` is a
+    quick run without it."""
+    unmarked = [item.nodeid for item in items
+                if "browser" in getattr(item, "fixturenames", ()) and item.get_closest_marker("browser") is None]
+    if unmarked:
+        raise pytest.UsageError("these tests drive Chromium: mark them @pytest.mark.browser: " + ", ".join(unmarked))
 
 
 def pytest_report_header(config: pytest.Config) -> str:

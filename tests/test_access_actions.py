@@ -24,7 +24,8 @@ What "allowed in" means here: a GET answers 200; a change is sent complete and v
 page POST succeeds and redirects (302), an allowed API POST answers 201 and a PATCH 200. A refused
 call changes nothing; an allowed one changes exactly what it is about.
 
-The world every case runs in (built afresh per case; the database is rolled back after each):
+The world every case runs in (built once per module; each case runs in a SAVEPOINT rolled back after
+it, so every case meets the world as built):
 
 * partnership P (in the lead's region), member agencies: a YOT (the referrer of MAIN and SECOND:
   "referrer"), a housing agency (owner of OWNED: "owner"), an education provider (MAIN shared with
@@ -61,7 +62,7 @@ from panel_app.services import referrals as referral_service
 from panel_app.services.actions import NewAction
 from panel_app.services.clock import today
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import csrf_token_from, sign_in
+from tests.conftest import built_once, csrf_token_from, sign_in
 from tests.factories import make_agency, make_partnership, make_referral, make_region, make_user
 
 ANONYMOUS = "anonymous"
@@ -199,7 +200,7 @@ ABOUT = {
 
 @dataclass
 class World:
-    users: dict[str, User]
+    users: dict[str, int]  # role -> user id
     referrals: dict[str, int]
     actions: dict[str, int]
     agencies: dict[str, int]
@@ -258,11 +259,22 @@ def build_world() -> World:
     milestone = action_service.add_milestone(broker, main, "Settled in supported lodgings",
                                              today() + timedelta(days=30), Pathway.ACCOMMODATION)
     version = action_service.save_plan_version(broker, main)
-    db.session.commit()
-    return World(users, {MAIN: main.id, SECOND: second.id, ELSEWHERE: there.id},
+    db.session.flush()
+    return World({role: user.id for role, user in users.items()},
+                 {MAIN: main.id, SECOND: second.id, ELSEWHERE: there.id},
                  {key: action.id for key, action in actions.items()},
                  {"yot": yot.id, "housing": housing.id, "education": education.id, "childrens": childrens.id},
                  milestone.id, version.id)
+
+
+@pytest.fixture(scope="module")
+def world(app: Flask, module_connection) -> World:
+    return built_once(app, module_connection, build_world)
+
+
+def user_of(world: World, role: str) -> User | None:
+    """The caller of that role, loaded in the case's own session (None: anonymous)."""
+    return db.session.get(User, world.users[role]) if role in world.users else None
 
 
 def _fill(path: str, world: World) -> str:
@@ -343,10 +355,9 @@ _ACTION_LINK = re.compile(r'href="/actions/(\d+)"')
 
 
 @pytest.mark.parametrize(("method", "path", "door", "role", "expected"), CASES)
-def test_action_access_matrix(client: FlaskClient, login_as, api_token, method: str, path: str, door: str,
-                              role: str, expected: int) -> None:
-    world = build_world()
-    user = world.users.get(role)
+def test_action_access_matrix(client: FlaskClient, login_as, api_token, world: World, method: str, path: str,
+                              door: str, role: str, expected: int) -> None:
+    user = user_of(world, role)
     url = _fill(path, world)
 
     headers: dict[str, str] = {}
@@ -463,18 +474,17 @@ def _client(app: Flask, user: User) -> FlaskClient:
     return client
 
 
-def test_holding_an_action_lets_an_agency_see_the_referral_until_consent_is_withdrawn(app: Flask,
-                                                                                      api_token) -> None:
+def test_holding_an_action_lets_an_agency_see_the_referral_until_consent_is_withdrawn(app: Flask, api_token,
+                                                                                      world: World) -> None:
     """Children's services are on the panel but involved in nothing: MAIN is a 404 to them, absent from
     their lists. The broker records an action for them (the young person agreed to share with every
     agency on the panel): they now see MAIN, page and API, in their lists and totals, and the action is
     theirs. The young person withdraws consent: the circle narrows back, a 404 again."""
-    world = build_world()
     main = world.referrals[MAIN]
     family = NAMES[MAIN][1]
-    staff = world.users[UNINVOLVED]
+    staff = user_of(world, UNINVOLVED)
     client, headers = _client(app, staff), api_token(staff)
-    broker_headers = api_token(world.users[BROKER])
+    broker_headers = api_token(user_of(world, BROKER))
 
     def what_they_see() -> dict[str, Any]:
         referrals = client.get("/api/v1/referrals", headers=headers).json
@@ -515,7 +525,7 @@ def test_holding_an_action_lets_an_agency_see_the_referral_until_consent_is_with
     assert client.get(f"/referrals/{world.referrals[SECOND]}").status_code == 404
 
     db.session.expire_all()
-    referral_service.withdraw_consent(world.users[REFERRER], db.session.get(Referral, main), None,
+    referral_service.withdraw_consent(user_of(world, REFERRER), db.session.get(Referral, main), None,
                                       "The young person asked us to stop sharing")
     db.session.commit()
 
@@ -528,6 +538,6 @@ def test_holding_an_action_lets_an_agency_see_the_referral_until_consent_is_with
     assert client.patch(f"/api/v1/actions/{new_action}", headers=headers,
                         json={"version": 1, "note": "Visited"}).status_code == 404
     # The referrer and the broker still see it.
-    referrer_client = _client(app, world.users[REFERRER])
+    referrer_client = _client(app, user_of(world, REFERRER))
     assert referrer_client.get(f"/referrals/{main}").status_code == 200
     assert referrer_client.get(f"/actions/{new_action}").status_code == 200

@@ -49,8 +49,9 @@ partnerships), and adding as evidence a referral the caller's agency is not invo
 among the form's choices). A refused call changes nothing; an allowed one changes exactly what it is
 about.
 
-The world every case runs in (built once per route, and each caller's call rolled back to a savepoint
-afterwards, so that every caller meets it exactly as built):
+The world every case runs in (built once per module, with every caller signed in once; each case, one
+route called by every caller, runs in a SAVEPOINT rolled back after it, and each caller's call is
+rolled back to a savepoint of its own, so that every caller meets the world exactly as built):
 
 * region R1 holds partnership P (member agencies: a YOT, a housing agency, an education provider;
   brokered by "broker") and partnership P2 (one member agency; brokered by "other broker");
@@ -82,7 +83,7 @@ from panel_app.models import GapEvent, GapReferral, NeedRating, Role, ServiceGap
 from panel_app.pathways import Pathway
 from panel_app.services.clock import today
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import csrf_token_from, sign_in
+from tests.conftest import built_once, csrf_token_from, sign_in
 from tests.factories import make_agency, make_gap, make_partnership, make_referral, make_region, make_user
 
 ANONYMOUS = "anonymous"
@@ -255,7 +256,7 @@ NAMED: dict[tuple[str, str], dict[str, set[str]]] = {
 
 @dataclass
 class World:
-    users: dict[str, User]
+    users: dict[str, int]  # role -> user id
     gaps: dict[str, int]
     referrals: dict[str, int]
     partnerships: dict[str, int]
@@ -311,8 +312,8 @@ def build_world() -> World:
         ELSEWHERE: make_gap(partnership=elsewhere, evidence=[charlie], status="escalated", title=TITLES[ELSEWHERE],
                             pathway=Pathway.ACCOMMODATION),
     }
-    db.session.commit()
-    return World(users, {key: gap.id for key, gap in gaps.items()},
+    db.session.flush()
+    return World({role: user.id for role, user in users.items()}, {key: gap.id for key, gap in gaps.items()},
                  {ALPHA: alpha.id, BRAVO: bravo.id, CHARLIE: charlie.id},
                  {"P": home.id, "P2": neighbour.id, "Q": elsewhere.id}, {"R1": r1.id, "R2": r2.id})
 
@@ -432,7 +433,7 @@ def callers(app: Flask, world: World, door: str) -> dict[str, Caller]:
     found: dict[str, Caller] = {}
     for role in ROLES:
         client = app.test_client()
-        user = world.users.get(role)
+        user = db.session.get(User, world.users[role]) if role in world.users else None
         headers: dict[str, str] = {}
         if user is not None and door == "page":
             response = sign_in(client, user.email)
@@ -445,21 +446,32 @@ def callers(app: Flask, world: World, door: str) -> dict[str, Caller]:
     return found
 
 
+@pytest.fixture(scope="module")
+def world(app: Flask, module_connection) -> World:
+    return built_once(app, module_connection, build_world)
+
+
+@pytest.fixture(scope="module")
+def signed_in(app: Flask, module_connection, world: World) -> dict[str, dict[str, Caller]]:
+    """Every caller, by door, signed in once for the module: their sessions and tokens are part of the
+    world, which each case meets as built."""
+    return built_once(app, module_connection, lambda: {door: callers(app, world, door) for door in ("page", "api")})
+
+
 ROWS = [pytest.param(method, path, door, id=f"{method} {path}") for method, path, door in EXPECTED]
 
 
 @pytest.mark.parametrize(("method", "path", "door"), ROWS)
-def test_gap_access_matrix(app: Flask, method: str, path: str, door: str) -> None:
-    """One route, called by every kind of caller. The world is built once per route; each caller's
-    call runs inside a savepoint that is rolled back afterwards, so every caller meets the same world
-    (a change one caller makes is never seen by the next)."""
-    world = build_world()
-    signed_in = callers(app, world, door)
+def test_gap_access_matrix(world: World, signed_in: dict[str, dict[str, Caller]], method: str, path: str,
+                           door: str) -> None:
+    """One route, called by every kind of caller. Each caller's call runs inside a savepoint that is
+    rolled back afterwards, so every caller meets the same world (a change one caller makes is never
+    seen by the next)."""
     failures = []
     for role, expected in zip(ROLES, EXPECTED[(method, path, door)], strict=True):
         db.session.connection()  # opens the savepoint the call is rolled back to
         try:
-            check_call(world, signed_in[role], method, path, door, role, expected)
+            check_call(world, signed_in[door][role], method, path, door, role, expected)
         except AssertionError as error:
             failures.append(f"as {role}: {error}")
         finally:
@@ -470,12 +482,12 @@ def test_gap_access_matrix(app: Flask, method: str, path: str, door: str) -> Non
 
 def check_call(world: World, caller: Caller, method: str, path: str, door: str, role: str, expected: int) -> None:
     client = caller.client
-    user = world.users.get(role)
+    user_id = world.users.get(role)
     url = _fill(path, world)
     data = None
     if method == "POST" and door == "page":
         # The sign-out form of the header carries the session's CSRF token; anonymous: the sign-in form.
-        data = {"csrf_token": csrf_token_from(client.get("/" if user is not None else "/sign-in").text),
+        data = {"csrf_token": csrf_token_from(client.get("/" if user_id is not None else "/sign-in").text),
                 **_form(path, world)}
         version = _version(path, world)
         if version is not None:
@@ -505,7 +517,7 @@ def check_call(world: World, caller: Caller, method: str, path: str, door: str, 
         new_gap = db.session.scalars(select(ServiceGap).where(ServiceGap.partnership_id == world.partnerships["P"])
                                      .order_by(ServiceGap.id.desc())).first()
         assert (new_gap.status.value, new_gap.logged_by_id, new_gap.title) == (
-            "open", user.id, "No family mediation within reach")
+            "open", user_id, "No family mediation within reach")
         new_gap_id = new_gap.id
 
     if expected == 302:
@@ -642,10 +654,11 @@ OUT_OF_ORDER = [
 
 @pytest.mark.parametrize(("method", "path", "door", "role"),
                          [pytest.param(*case, id=f"{case[1]} as {case[3]}") for case in OUT_OF_ORDER])
-def test_a_gap_in_the_wrong_state_is_refused_and_nothing_is_saved(app: Flask, method: str, path: str, door: str,
+def test_a_gap_in_the_wrong_state_is_refused_and_nothing_is_saved(world: World,
+                                                                   signed_in: dict[str, dict[str, Caller]],
+                                                                   method: str, path: str, door: str,
                                                                    role: str) -> None:
-    world = build_world()
-    caller = callers(app, world, door)[role]
+    caller = signed_in[door][role]
     data = None
     if door == "page":
         data = {"csrf_token": csrf_token_from(caller.client.get("/").text), **_form(path, world)}
@@ -682,14 +695,13 @@ def _figures_shown(client: FlaskClient, headers: dict[str, str]) -> dict[str, An
 
 
 @pytest.mark.parametrize("role", [BROKER, LEAD, OTHER_LEAD])
-def test_gaps_outside_the_callers_scope_change_none_of_their_figures(app: Flask, role: str) -> None:
+def test_gaps_outside_the_callers_scope_change_none_of_their_figures(app: Flask, world: World, role: str) -> None:
     """Gaps (open, escalated, resolved) and young people with red needs in every partnership outside
     the caller's scope, and in a partnership of a third region, change nothing the caller is shown."""
     from panel_app.models import Partnership
     from panel_app.services.accounts import issue_api_token
 
-    world = build_world()
-    user = world.users[role]
+    user = db.session.get(User, world.users[role])
     client = app.test_client()
     assert sign_in(client, user.email).status_code == 302
     token, _expires = issue_api_token(user)

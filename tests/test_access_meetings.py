@@ -35,7 +35,8 @@ required field, a redirect (302) where it has none (cancel, the young person's v
 minutes, sending the packs), 422 for "mark as held" (the meeting has not started yet); the API:
 GET 200, POST 201.
 
-The world every case runs in (built afresh per case; the database is rolled back after each):
+The world every case runs in (built once per module; each case runs in a SAVEPOINT rolled back after
+it, so every case meets the world as built):
 
 * partnership P (in the lead's region), member agencies: a YOT (the referrer), a housing agency
   (AGENDA shared with it for accommodation: "involved") and an education provider (involved in
@@ -62,14 +63,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from icalendar import Calendar
 
-from panel_app.models import PanelMeeting, Referral, Role, User, db, utcnow
+from panel_app.models import Role, User, db, utcnow
 from panel_app.pathways import Pathway
 from panel_app.services import accounts
 from panel_app.services import actions as action_service
 from panel_app.services import meetings as meeting_service
 from panel_app.services.clock import today
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import csrf_token_from
+from tests.conftest import built_once, csrf_token_from
 from tests.factories import make_agency, make_meeting, make_partnership, make_referral, make_region, make_user
 
 ANONYMOUS = "anonymous"
@@ -207,9 +208,11 @@ EXPECTED_CASE_COUNT = 360
 
 @dataclass
 class World:
-    users: dict[str, User]
-    meetings: dict[str, PanelMeeting]
-    referrals: dict[str, Referral]
+    users: dict[str, int]  # role -> user id
+    meetings: dict[str, int]  # key -> meeting id
+    meeting_uids: dict[str, str]  # key -> the meeting's calendar UID
+    meeting_version: int  # MEETING's, as built
+    referrals: dict[str, int]
     partnership_id: int
     housing_id: int
     item_id: int
@@ -260,11 +263,18 @@ def build_world() -> World:
         ELSEWHERE: make_meeting(partnership=elsewhere, broker=other_broker),
     }
     db.session.flush()
-    return World(users, meetings, referrals, home.id, housing.id, meeting.items[0].id)
+    return World({role: user.id for role, user in users.items()}, {key: m.id for key, m in meetings.items()},
+                 {key: m.uid for key, m in meetings.items()}, meeting.version,
+                 {key: referral.id for key, referral in referrals.items()}, home.id, housing.id, meeting.items[0].id)
+
+
+@pytest.fixture(scope="module")
+def world(app: Flask, module_connection) -> World:
+    return built_once(app, module_connection, build_world)
 
 
 def _fill(path: str, world: World, token: str = "") -> str:
-    return path.format(meeting=world.meetings[MEETING].id, item=world.item_id, housing=world.housing_id,
+    return path.format(meeting=world.meetings[MEETING], item=world.item_id, housing=world.housing_id,
                        partnership=world.partnership_id, token=token)
 
 
@@ -276,7 +286,7 @@ def _api_body(method: str, path: str, world: World) -> dict | None:
         return {"partnership_id": world.partnership_id, "starts_at": start.isoformat(),
                 "ends_at": (start + timedelta(hours=2)).isoformat(), "location": "Town Hall"}
     if path.endswith("/agenda"):
-        return {"referral_id": world.referrals[WAITING_CASE].id, "kind": "review"}
+        return {"referral_id": world.referrals[WAITING_CASE], "kind": "review"}
     raise AssertionError(f"no body for {method} {path}")
 
 
@@ -302,12 +312,11 @@ def _feed_uids(data: bytes) -> set[str]:
 
 
 @pytest.mark.parametrize(("method", "path", "door", "role", "expected"), CASES)
-def test_meeting_access_matrix(client: FlaskClient, login_as, api_token, method: str, path: str, door: str,
-                               role: str, expected: int) -> None:
-    world = build_world()
-    user = world.users.get(role)
+def test_meeting_access_matrix(client: FlaskClient, login_as, api_token, world: World, method: str, path: str,
+                               door: str, role: str, expected: int) -> None:
+    user = db.session.get(User, world.users[role]) if role in world.users else None
     # Each caller's own calendar link; anonymous holds the broker's (the link is the credential).
-    token = accounts.new_calendar_token(user if user is not None else world.users[BROKER])
+    token = accounts.new_calendar_token(user if user is not None else db.session.get(User, world.users[BROKER]))
     db.session.commit()
     url = _fill(path, world, token)
 
@@ -322,7 +331,7 @@ def test_meeting_access_matrix(client: FlaskClient, login_as, api_token, method:
         # The sign-out form of the header carries the session's CSRF token; anonymous: the sign-in form.
         data = {"csrf_token": csrf_token_from(client.get("/" if user is not None else "/sign-in").text)}
         if "{meeting}" in path:
-            data["version"] = str(world.meetings[MEETING].version)
+            data["version"] = str(world.meeting_version)
 
     response = client.open(url, method=method, headers=headers, data=data,
                            json=_api_body(method, path, world) if door == "api" else None)
@@ -344,14 +353,14 @@ def test_meeting_access_matrix(client: FlaskClient, login_as, api_token, method:
     if expected == 201 and path == "/api/v1/meetings":
         assert response.json["partnership_id"] == world.partnership_id
     if expected == 201 and path.endswith("/agenda"):
-        assert response.json["referral_id"] == world.referrals[WAITING_CASE].id
+        assert response.json["referral_id"] == world.referrals[WAITING_CASE]
     if expected == 200 and path.endswith(".pdf"):
         assert response.mimetype == "application/pdf" and response.data.startswith(b"%PDF")
     if expected == 200 and path.endswith(".ics"):
         assert response.mimetype == "text/calendar"
         calendar = Calendar.from_ical(response.data)
         if "invite" in path:
-            assert [str(e["UID"]) for e in calendar.walk("VEVENT")] == [world.meetings[MEETING].uid]
+            assert [str(e["UID"]) for e in calendar.walk("VEVENT")] == [world.meeting_uids[MEETING]]
 
     # Nobody reads a name they may not read, whatever the answer; a refusal names nobody.
     names = _names_in(_readable(response))
@@ -370,9 +379,9 @@ def test_meeting_access_matrix(client: FlaskClient, login_as, api_token, method:
     listed = LISTED.get((method, path), {}).get(role)
     if listed is None:
         return
-    ids = {world.meetings[key].id for key in listed}
+    ids = {world.meetings[key] for key in listed}
     if path.startswith("/calendar/"):
-        assert _feed_uids(response.data) == {world.meetings[key].uid for key in listed}
+        assert _feed_uids(response.data) == {world.meeting_uids[key] for key in listed}
     elif door == "api":
         body = response.json
         assert {item["id"] for item in body["items"]} == ids

@@ -165,4 +165,5 @@ def test_the_forms_can_offer_what_each_person_may_name(world: World) -> None:
     assert {"Own Housing", "Other Housing"} <= set(names(policy.invitable_agencies(world.admin)))
     assert names(policy.invitable_agencies(world.staff)) == [] and names(policy.invitable_agencies(world.lead)) == []
     assert names(policy.invitable_partnerships(world.broker)) == ["Own"]
-    assert names(policy.invitable_regions(world.broker)) == [] and "Gogledd" in names(policy.invitable_regions(world.admin))
+    assert names(policy.invitable_regions(world.broker)) == []
+    assert "Gogledd" in names(policy.invitable_regions(world.admin))

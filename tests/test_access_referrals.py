@@ -4,7 +4,8 @@ relation to the referral -> the status, and what the lists show.
 The expectations are written out here by hand from docs/domain.md ("Who may see what") and docs/api.md, never
 derived from policy.py, so that a change of rule has to be a change of this table too.
 
-The world every case runs in (built afresh per case; the database is rolled back after each):
+The world every case runs in (built once per module; each case runs in a SAVEPOINT rolled back after
+it, so every case meets the world as built):
 
 * partnership P (in the lead's region), member agencies: a YOT ("own agency", the referrer), a
   housing agency ("shared") and an education provider ("other agency", involved in nothing);
@@ -40,10 +41,10 @@ from bs4 import BeautifulSoup
 from flask import Flask
 from flask.testing import FlaskClient
 
-from panel_app.models import Referral, Role, User
+from panel_app.models import Role, User, db
 from panel_app.pathways import Pathway
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import csrf_token_from
+from tests.conftest import built_once, csrf_token_from
 from tests.factories import make_agency, make_partnership, make_referral, make_region, make_user
 
 ANONYMOUS = "anonymous"
@@ -147,10 +148,11 @@ CASES = [
 EXPECTED_CASE_COUNT = 306
 
 
-@dataclass
+@dataclass(frozen=True)
 class World:
-    users: dict[str, User]
-    referrals: dict[str, Referral]
+    users: dict[str, int]  # role -> user id
+    referrals: dict[str, int]  # placeholder -> referral id
+    versions: dict[str, int]  # placeholder -> the referral's version as built
     partnership_id: int
     referring_agency_id: int
     uninvolved_member_agency_id: int
@@ -190,7 +192,14 @@ def build_world() -> World:
         ELSEWHERE: make_referral(partnership=elsewhere, referrer=users[OTHER_PARTNERSHIP], broker=other_broker,
                                  young_person=person(ELSEWHERE)),
     }
-    return World(users, referrals, partnership.id, yot.id, education.id)
+    return World({role: user.id for role, user in users.items()},
+                 {key: referral.id for key, referral in referrals.items()},
+                 {key: referral.version for key, referral in referrals.items()}, partnership.id, yot.id, education.id)
+
+
+@pytest.fixture(scope="module")
+def world(app: Flask, module_connection) -> World:
+    return built_once(app, module_connection, build_world)
 
 
 def _api_body(method: str, path: str, world: World, role: str) -> dict | None:
@@ -222,13 +231,12 @@ def _names_in(text: str) -> set[str]:
 
 
 @pytest.mark.parametrize(("method", "path", "door", "role", "expected"), CASES)
-def test_referral_access_matrix(client: FlaskClient, login_as, api_token, method: str, path: str, door: str,
-                                role: str, expected: int) -> None:
-    world = build_world()
-    user = world.users.get(role)
+def test_referral_access_matrix(client: FlaskClient, login_as, api_token, world: World, method: str, path: str,
+                                door: str, role: str, expected: int) -> None:
+    user = db.session.get(User, world.users[role]) if role in world.users else None
     referral_placeholder = next((key for key in world.referrals if "{" + key + "}" in path), None)
-    url = path.format(**{key: referral.id for key, referral in world.referrals.items()})
-    version = str(world.referrals[referral_placeholder].version) if referral_placeholder else ""
+    url = path.format(**world.referrals)
+    version = str(world.versions[referral_placeholder]) if referral_placeholder else ""
 
     headers: dict[str, str] = {}
     if user is not None:
@@ -257,7 +265,7 @@ def test_referral_access_matrix(client: FlaskClient, login_as, api_token, method
             assert location.startswith("/sign-in"), location
         else:
             # An allowed change goes back to the referral's page, never to the sign-in page.
-            assert location == f"/referrals/{world.referrals[referral_placeholder].id}", location
+            assert location == f"/referrals/{world.referrals[referral_placeholder]}", location
     if expected == 201:
         # The caller's agency is the referring agency; a broker names one of the partnership's agencies.
         assert response.json["referring_agency"]["id"] == (
@@ -281,7 +289,7 @@ def test_referral_access_matrix(client: FlaskClient, login_as, api_token, method
     if door == "api":
         body = response.json
         ids = {item["id"] for item in body["items"]}
-        assert ids == {world.referrals[key].id for key in listed}
+        assert ids == {world.referrals[key] for key in listed}
         assert body["total"] == len(listed), f"total counts referrals the caller may not see: {body['total']}"
         return
     assert _names_in(response.text) == listed

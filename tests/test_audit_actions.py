@@ -14,6 +14,9 @@ action.list, action.update, action.create, action.not_done, action.follow_up, pl
 plan.milestone_achieved, plan.version, plan.shared, plan.export. The pages that show a referral
 without being about one action (the form to record one, the plan page) must leave a row naming the
 referral, whatever its action.
+
+Every case runs in one world, built once per module (``world``; each case runs in a SAVEPOINT rolled
+back after it, so every case meets the world as built).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from panel_app.services import actions as action_service
 from panel_app.services.actions import NewAction
 from panel_app.services.clock import today
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import assert_every_route_classified, csrf_token_from
+from tests.conftest import assert_every_route_classified, built_once, csrf_token_from, kept, loaded
 from tests.factories import make_agency, make_partnership, make_referral, make_user
 
 # The referrals of the world.
@@ -220,6 +223,17 @@ def build_world() -> World:
                  {"housing": housing.id, "education": education.id}, milestone.id, version.id)
 
 
+@pytest.fixture(scope="module")
+def world_records(app: Flask, module_connection: Any) -> dict[str, Any]:
+    return built_once(app, module_connection, lambda: kept(build_world()))
+
+
+@pytest.fixture
+def world(world_records: dict[str, Any]) -> World:
+    """The world (built once per module), its records loaded in the case's own session."""
+    return loaded(World, world_records)
+
+
 def _last_audit_id() -> int:
     db.session.expire_all()
     return db.session.scalar(select(func.max(AuditEvent.id))) or 0
@@ -227,8 +241,7 @@ def _last_audit_id() -> int:
 
 @pytest.mark.parametrize("call", CALLS)
 def test_the_route_audits_the_young_persons_data_it_shows_or_changes(
-        client: FlaskClient, login_as, api_token, call: Call) -> None:
-    world = build_world()
+        client: FlaskClient, login_as, api_token, call: Call, world: World) -> None:
     actor = world.users[call.actor]
     url = _format(call.path, world)
     headers: dict[str, str] = {}

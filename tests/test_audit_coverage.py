@@ -8,6 +8,9 @@ someone decides which it is.
 Each audited route is then called by a person allowed to use it, and the new rows of the audit
 trail must name the referral (record type "referral" and its id; for lists, its id among
 ``detail["referral_ids"]``), the person (their id and email) and the door it came through.
+
+Every case runs in one world, built once per module (``world``; each case runs in a SAVEPOINT rolled
+back after it, so every case meets the world as built).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from panel_app.models import AuditEvent, Referral, Role, User, db
 from panel_app.pathways import Pathway
 from panel_app.services import referrals as service
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import assert_every_route_classified, csrf_token_from
+from tests.conftest import assert_every_route_classified, built_once, csrf_token_from, kept, loaded
 from tests.factories import make_agency, make_partnership, make_referral, make_user
 
 # The referral a call is about.
@@ -203,6 +206,17 @@ def build_world() -> World:
     return World(users, referrals, partnership.id, yot.id, education.id)
 
 
+@pytest.fixture(scope="module")
+def world_records(app: Flask, module_connection: Any) -> dict[str, Any]:
+    return built_once(app, module_connection, lambda: kept(build_world()))
+
+
+@pytest.fixture
+def world(world_records: dict[str, Any]) -> World:
+    """The world (built once per module), its records loaded in the case's own session."""
+    return loaded(World, world_records)
+
+
 def _last_audit_id() -> int:
     db.session.expire_all()
     return db.session.scalar(select(func.max(AuditEvent.id))) or 0
@@ -210,8 +224,7 @@ def _last_audit_id() -> int:
 
 @pytest.mark.parametrize("call", CALLS)
 def test_the_route_audits_the_young_persons_data_it_shows_or_changes(client: FlaskClient, login_as, api_token,
-                                                                    call: Call) -> None:
-    world = build_world()
+                                                                    call: Call, world: World) -> None:
     actor = world.users[call.actor]
     referral = world.referrals.get(call.referral)
     url = call.path.format(id=referral.id if referral is not None else "")

@@ -25,11 +25,12 @@ must name the person (their id, email, role, agency) and the door it came throug
 
 A strategic lead's pages and answers name nobody, and so record no reading of a young person's data.
 
-The world (built afresh per case): region R1 holds partnership P (member agencies: a YOT and a
-housing agency; "broker") and P2 ("other broker"); a strategic lead of R1 ("lead") and one of
-another region ("other lead"). Referrals of P: ALPHA (referred by the YOT, shared with housing) and
-BRAVO (referred by the YOT). Gaps: OPEN (P, open; evidence ALPHA), ESCALATED (P; ALPHA and BRAVO),
-RESOLVED (P; BRAVO), NEIGHBOUR (P2, escalated; no evidence).
+The world every case runs in (built once per module; each case runs in a SAVEPOINT rolled back after it,
+so every case meets the world as built): region R1 holds partnership P (member agencies: a YOT and a
+housing agency; "broker") and P2 ("other broker"); a strategic lead of R1 ("lead") and one of another
+region ("other lead"). Referrals of P: ALPHA (referred by the YOT, shared with housing) and BRAVO
+(referred by the YOT). Gaps: OPEN (P, open; evidence ALPHA), ESCALATED (P; ALPHA and BRAVO), RESOLVED
+(P; BRAVO), NEIGHBOUR (P2, escalated; no evidence).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from panel_app.models import AuditEvent, Role, ServiceGap, User, db
 from panel_app.pathways import Pathway
 from panel_app.services.clock import today
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import assert_every_route_classified, csrf_token_from, sign_in
+from tests.conftest import assert_every_route_classified, built_once, csrf_token_from, kept, loaded, sign_in
 from tests.factories import make_agency, make_gap, make_partnership, make_referral, make_region, make_user
 
 BROKER, OTHER_BROKER, YOT, HOUSING, LEAD, OTHER_LEAD = (
@@ -258,6 +259,17 @@ def build_world() -> World:
                  {"P": home.id, "P2": neighbour.id})
 
 
+@pytest.fixture(scope="module")
+def world_records(app: Flask, module_connection: Any) -> dict[str, Any]:
+    return built_once(app, module_connection, lambda: kept(build_world()))
+
+
+@pytest.fixture
+def world(world_records: dict[str, Any]) -> World:
+    """The world (built once per module), its records loaded in the case's own session."""
+    return loaded(World, world_records)
+
+
 def _last_audit_id() -> int:
     db.session.expire_all()
     return db.session.scalar(select(func.max(AuditEvent.id))) or 0
@@ -308,8 +320,7 @@ def _call(app: Flask, world: World, actor: str, method: str, path: str, door: st
 
 
 @pytest.mark.parametrize("call", CALLS)
-def test_the_route_audits_what_it_shows_exports_or_changes(app: Flask, call: Call) -> None:
-    world = build_world()
+def test_the_route_audits_what_it_shows_exports_or_changes(app: Flask, call: Call, world: World) -> None:
     actor = world.users[call.actor]
     response, before = _call(app, world, call.actor, call.method, call.path, call.door,
                              call.form(world) if call.form else None, call.json(world) if call.json else None)
@@ -372,11 +383,10 @@ def test_the_route_audits_what_it_shows_exports_or_changes(app: Flask, call: Cal
 
 
 @pytest.mark.parametrize("route", [pytest.param(key, id=f"{key[0]} {key[1]}") for key in NOT_PERSONAL])
-def test_the_routes_not_audited_name_nobody(app: Flask, route: tuple[str, str]) -> None:
+def test_the_routes_not_audited_name_nobody(app: Flask, route: tuple[str, str], world: World) -> None:
     """The routes classified as showing no young person's data, read by someone who sees the evidence
     of every gap (the broker), or by the lead: they name nobody, and record no reading of a referral."""
     _why, path, actor = NOT_PERSONAL[route]
-    world = build_world()
     response, before = _call(app, world, actor, route[1], path, "api" if path.startswith("/api/") else "web")
 
     assert response.status_code == 200, response.text[:300]
@@ -393,8 +403,7 @@ LEAD_READS = ["/gaps/{escalated}", "/api/v1/gaps/{escalated}", "/gaps/{escalated
 
 
 @pytest.mark.parametrize("path", LEAD_READS)
-def test_a_strategic_leads_reads_record_no_young_person(app: Flask, path: str) -> None:
-    world = build_world()
+def test_a_strategic_leads_reads_record_no_young_person(app: Flask, path: str, world: World) -> None:
     response, before = _call(app, world, LEAD, "GET", path, "api" if path.startswith("/api/") else "web")
 
     assert response.status_code == 200
@@ -450,8 +459,7 @@ REFUSED = [
 
 
 @pytest.mark.parametrize("call", [pytest.param(c, id=f"{c.method} {c.path} as {c.actor}") for c in REFUSED])
-def test_a_refused_call_records_no_change(app: Flask, call: Refused) -> None:
-    world = build_world()
+def test_a_refused_call_records_no_change(app: Flask, call: Refused, world: World) -> None:
     door = "api" if call.path.startswith("/api/") else "web"
     response, before = _call(app, world, call.actor, call.method, call.path, door,
                              call.form(world) if call.form else None, call.json(world) if call.json else None)

@@ -17,6 +17,9 @@ must name the person (their id, email, role, agency) and the door it came throug
   (the broker: every agency's);
 * a change, or an export sent to an agency, names the case it concerns (record type "referral" and
   its id, or its id among ``detail["referral_ids"]``).
+
+Every case runs in one world, built once per module (``world``; each case runs in a SAVEPOINT rolled
+back after it, so every case meets the world as built).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from panel_app.services import actions as action_service
 from panel_app.services import meetings as service
 from panel_app.services.clock import today
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import assert_every_route_classified, csrf_token_from
+from tests.conftest import assert_every_route_classified, built_once, csrf_token_from, kept, loaded
 from tests.factories import make_agency, make_meeting, make_partnership, make_referral, make_user
 
 # The cases of the world.
@@ -296,6 +299,17 @@ def build_world() -> World:
     )
 
 
+@pytest.fixture(scope="module")
+def world_records(app: Flask, module_connection: Any) -> dict[str, Any]:
+    return built_once(app, module_connection, lambda: kept(build_world()))
+
+
+@pytest.fixture
+def world(world_records: dict[str, Any]) -> World:
+    """The world (built once per module), its records loaded in the case's own session."""
+    return loaded(World, world_records)
+
+
 def _last_audit_id() -> int:
     db.session.expire_all()
     return db.session.scalar(select(func.max(AuditEvent.id))) or 0
@@ -303,8 +317,7 @@ def _last_audit_id() -> int:
 
 @pytest.mark.parametrize("call", CALLS)
 def test_the_route_audits_the_young_persons_data_it_shows_exports_or_changes(
-        client: FlaskClient, login_as, api_token, call: Call) -> None:
-    world = build_world()
+        client: FlaskClient, login_as, api_token, call: Call, world: World) -> None:
     actor = world.users[call.actor]
     meeting_id = world.meetings[call.meeting]
     url = call.path.format(meeting=meeting_id, inside=world.items[INSIDE], outside=world.items[OUTSIDE],

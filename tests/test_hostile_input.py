@@ -199,7 +199,7 @@ def test_a_date_too_large_is_a_4xx_naming_the_field_on_every_form(app: Flask, sc
         data.update({name: list(boxes) for name in dates})
         response = client.post(form.get("action") or case.page, data=data)
         assert_no_stack_trace(response)
-        assert response.status_code in (400, 422), (case, response.status_code)
+        assert response.status_code == 400, (case, response.status_code)
         for name in dates:
             label = _label_of(case.form, name)
             assert f"{label} must be a real date" in response.text, (case, label)
@@ -238,7 +238,7 @@ def test_four_hundred_digits_of_minutes_is_a_4xx_naming_the_field(app: Flask, sc
     changed = client.post(f"{agenda}/{scene.item_id}", data={"csrf_token": token, "action": "minutes",
                                                                "minutes_allotted": FOUR_HUNDRED_DIGITS})
     assert_no_stack_trace(changed)
-    assert changed.status_code in (400, 422)
+    assert changed.status_code == 400
     assert "Enter a smaller whole number" in changed.text
     assert db.session.get(AgendaItem, scene.item_id).minutes_allotted == 20
     # Adding another referral with it.
@@ -249,7 +249,7 @@ def test_four_hundred_digits_of_minutes_is_a_4xx_naming_the_field(app: Flask, sc
     added = client.post(agenda, data={"csrf_token": token, "referral_id": str(other.id), "kind": "review",
                                       "minutes_allotted": FOUR_HUNDRED_DIGITS})
     assert_no_stack_trace(added)
-    assert added.status_code in (400, 422)
+    assert added.status_code == 400
     assert "Enter a smaller whole number" in added.text
     # And through the API.
     by_api = client.post(f"/api/v1/meetings/{scene.meeting_id}/agenda", headers=api_token(scene.broker),

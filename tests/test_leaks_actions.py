@@ -2,9 +2,10 @@
 narrower still: visible to the broker, the referring case manager and the agencies working on that
 pathway").
 
-The world: partnership P with a YOT (the referrer), a housing agency (the referral shared with it for
-accommodation), a health board and an education provider (a member involved in nothing). On the
-young person's referral:
+The world every case runs in (built once per module; each case runs in a SAVEPOINT rolled back after
+it, so every case meets the world as built): partnership P with a YOT (the referrer), a housing agency
+(the referral shared with it for accommodation), a health board and an education provider (a member
+involved in nothing). On the young person's referral:
 
 * HEALTH: an action on the health pathway owned by the health board (a named health worker), with a
   marker in its description, and a progress note with another marker;
@@ -41,7 +42,7 @@ from panel_app.services import actions as action_service
 from panel_app.services.actions import ActionChange, NewAction
 from panel_app.services.clock import today
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import deliver_emails, sign_in
+from tests.conftest import built_once, deliver_emails, sign_in
 from tests.factories import make_agency, make_meeting, make_partnership, make_referral, make_region, make_user
 
 SUFFIX = "c41d"
@@ -100,7 +101,7 @@ EXPECTED: dict[str, list[tuple[int, set[str]]]] = {
 
 @dataclass
 class World:
-    users: dict[str, User]
+    users: dict[str, int]  # role -> user id
     referral_id: int
     meeting_id: int
     actions: dict[str, int]  # "a", "d", "housing"
@@ -147,11 +148,21 @@ def build_world() -> World:
     action_service.add_milestone(broker, referral, f"Sleeping better ({MILESTONE})", None, Pathway.HEALTH)
     action_service.save_plan_version(broker, referral)
     db.session.flush()
-    return World(users, referral.id, meeting.id,
+    return World({role: user.id for role, user in users.items()}, referral.id, meeting.id,
                  {"a": open_action.id, "d": done_action.id, "housing": housing_action.id},
                  {"yot": yot.id, "housing": housing.id, "health": health.id, "education": education.id},
                  {"yot": yot.contact_email, "housing": housing.contact_email, "health": health.contact_email,
                   "education": education.contact_email})
+
+
+@pytest.fixture(scope="module")
+def world(app: Flask, module_connection) -> World:
+    return built_once(app, module_connection, build_world)
+
+
+def user_of(world: World, role: str) -> User:
+    """The person of that role, loaded in the case's own session."""
+    return db.session.get(User, world.users[role])
 
 
 def _fill(url: str, world: World) -> str:
@@ -180,9 +191,9 @@ def _client(app: Flask, user: User) -> FlaskClient:
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_restricted_action_details_reach_only_those_working_on_the_pathway(app: Flask, api_token, role: str) -> None:
-    world = build_world()
-    user = world.users[role]
+def test_restricted_action_details_reach_only_those_working_on_the_pathway(app: Flask, api_token, world: World,
+                                                                          role: str) -> None:
+    user = user_of(world, role)
     headers = api_token(user)
     client = _client(app, user)
     index = ROLES.index(role)
@@ -199,10 +210,9 @@ def test_restricted_action_details_reach_only_those_working_on_the_pathway(app: 
     assert not problems, f"as {role}:\n" + "\n".join(problems)
 
 
-def test_housing_sees_that_the_health_actions_exist_but_not_what_they_say(app: Flask, api_token) -> None:
+def test_housing_sees_that_the_health_actions_exist_but_not_what_they_say(app: Flask, api_token, world: World) -> None:
     """Pathway, owner and due date: enough to know health is working on it."""
-    world = build_world()
-    housing = world.users[HOUSING]
+    housing = user_of(world, HOUSING)
     headers = api_token(housing)
     client = _client(app, housing)
     db.session.expire_all()
@@ -237,9 +247,8 @@ def test_housing_sees_that_the_health_actions_exist_but_not_what_they_say(app: F
     assert markers_in(referral_page.text) == set()
 
 
-def test_an_uninvolved_agency_gets_a_404_on_every_record(app: Flask, api_token) -> None:
-    world = build_world()
-    staff = world.users[EDUCATION]
+def test_an_uninvolved_agency_gets_a_404_on_every_record(app: Flask, api_token, world: World) -> None:
+    staff = user_of(world, EDUCATION)
     headers = api_token(staff)
     client = _client(app, staff)
     for key in ("a", "d", "housing"):
@@ -278,8 +287,8 @@ def _text_of_bytes(data: bytes, content_type: str) -> str:
     return data.decode("utf-8", "replace")
 
 
-def test_assignment_and_reminder_emails_carry_neither_the_name_nor_the_restricted_details(app: Flask, smtp) -> None:
-    world = build_world()
+def test_assignment_and_reminder_emails_carry_neither_the_name_nor_the_restricted_details(app: Flask, smtp,
+                                                                                          world: World) -> None:
     db.session.expire_all()
     due = db.session.get(Action, world.actions["a"]).due_on
     late = 1 + app.config["ACTION_ESCALATE_TO_BROKER_DAYS"]

@@ -9,7 +9,8 @@ agencies working on that pathway; calendar files and email subjects name no youn
 
 What each person and agency may see is written out here by hand, never derived from policy.py.
 
-The world:
+The world every case runs in (built once per module; each case runs in a SAVEPOINT rolled back after
+it, so every case meets the world as built):
 
 * partnership P: a YOT (the referrer of both cases), a housing agency and an education provider;
   brokered by "broker". Each agency has a contact email.
@@ -19,8 +20,9 @@ The world:
   need (an open note), an amber families need, a green health need (a restricted note).
 * One meeting of P with both cases on its agenda: the young people's views attached, updates asked
   for (housing sent its update on INSIDE, the YOT on OUTSIDE), notes and decisions recorded in
-  meeting mode; then (unless the test needs it still to come) moved into the past, attendance
-  recorded and marked as held, the minutes in draft.
+  meeting mode. Most cases then move it into the past, record the attendance and mark it as held,
+  the minutes in draft (the ``world`` fixture, in the case's own SAVEPOINT); the others need it still to
+  come.
 
 Every field of each case carries a unique marker (the young person's names are markers too).
 """
@@ -50,7 +52,7 @@ from panel_app.services import meetings as service
 from panel_app.services import referrals as referral_service
 from panel_app.services.clock import today
 from panel_app.services.referrals import YoungPersonDetails
-from tests.conftest import csrf_token_from, deliver_emails, forget_queued_emails, sign_in
+from tests.conftest import built_once, csrf_token_from, deliver_emails, forget_queued_emails, sign_in
 from tests.factories import make_agency, make_meeting, make_partnership, make_referral, make_region, make_user
 
 INSIDE = "Inside"  # housing is involved (shared for accommodation)
@@ -148,7 +150,7 @@ def names_in(text: str) -> set[str]:
 
 @dataclass
 class World:
-    users: dict[str, User]
+    users: dict[str, int]  # role -> user id
     agencies: dict[str, int]  # "yot", "housing", "education" -> id
     contacts: dict[str, str]  # the same -> contact email
     meeting_id: int
@@ -163,7 +165,7 @@ def _born(age: int) -> date:
     return date(now.year - age, now.month, min(now.day, 28)) - timedelta(days=70)
 
 
-def build_world(*, held: bool = True) -> World:
+def build_world() -> World:
     region = make_region(name="Meeting leak region")
     contacts = {"yot": "yot@leak-meeting.example", "housing": "housing@leak-meeting.example",
                 "education": "school@leak-meeting.example"}
@@ -212,20 +214,42 @@ def build_world(*, held: bool = True) -> World:
     for case, item in items.items():
         service.save_notes(broker, item, marker(case, DISCUSSION), marker(case, DECISION), item.version)
     db.session.flush()
-    if held:
-        meeting.starts_at = meeting.starts_at - timedelta(days=7, hours=3)
-        meeting.ends_at = meeting.starts_at + timedelta(hours=2)
-        db.session.flush()
-        service.record_attendance(broker, meeting, {
-            yot.id: (AttendanceStatus.PRESENT, "Case manager"),
-            housing.id: (AttendanceStatus.INFORMATION_SENT, None),
-            education.id: (AttendanceStatus.APOLOGIES, None),
-        })
-        service.mark_held(broker, meeting)
-    db.session.flush()
-    return World(users, {"yot": yot.id, "housing": housing.id, "education": education.id}, contacts,
+    return World({role: user.id for role, user in users.items()},
+                 {"yot": yot.id, "housing": housing.id, "education": education.id}, contacts,
                  meeting.id, meeting.uid, {case: item.id for case, item in items.items()},
                  {case: referral.id for case, referral in referrals.items()})
+
+
+@pytest.fixture(scope="module")
+def world_to_come(app: Flask, module_connection) -> World:
+    """The world, its meeting still to come."""
+    return built_once(app, module_connection, build_world)
+
+
+@pytest.fixture
+def world(world_to_come: World) -> World:
+    """The world, its meeting held: moved into the past, the attendance recorded, marked as held (in the
+    case's SAVEPOINT, like anything the case does)."""
+    world = world_to_come
+    broker = user_of(world, BROKER)
+    meeting = db.session.get(PanelMeeting, world.meeting_id)
+    meeting.starts_at = meeting.starts_at - timedelta(days=7, hours=3)
+    meeting.ends_at = meeting.starts_at + timedelta(hours=2)
+    db.session.flush()
+    agencies = world.agencies
+    service.record_attendance(broker, meeting, {
+        agencies["yot"]: (AttendanceStatus.PRESENT, "Case manager"),
+        agencies["housing"]: (AttendanceStatus.INFORMATION_SENT, None),
+        agencies["education"]: (AttendanceStatus.APOLOGIES, None),
+    })
+    service.mark_held(broker, meeting)
+    db.session.commit()
+    return world
+
+
+def user_of(world: World, role: str) -> User:
+    """The person of that role, loaded in the case's own session."""
+    return db.session.get(User, world.users[role])
 
 
 def _client(app: Flask, user: User) -> FlaskClient:
@@ -309,9 +333,9 @@ def meeting_urls(app: Flask, world: World, token: str) -> Iterator[tuple[str, st
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_every_meeting_route_shows_each_person_only_what_they_may_see(app: Flask, api_token, role: str) -> None:
-    world = build_world()
-    user = world.users[role]
+def test_every_meeting_route_shows_each_person_only_what_they_may_see(app: Flask, api_token, role: str,
+                                                                      world: World) -> None:
+    user = user_of(world, role)
     token = accounts.new_calendar_token(user)
     db.session.commit()
     headers = api_token(user)
@@ -341,9 +365,8 @@ def test_every_meeting_route_shows_each_person_only_what_they_may_see(app: Flask
 
 @pytest.mark.parametrize("role", ROLES)
 def test_the_meeting_page_and_api_name_only_the_cases_the_person_is_involved_in(app: Flask, api_token,
-                                                                              role: str) -> None:
-    world = build_world()
-    user = world.users[role]
+                                                                              role: str, world: World) -> None:
+    user = user_of(world, role)
     headers = api_token(user)
     client = _client(app, user)
 
@@ -381,9 +404,8 @@ def test_the_meeting_page_and_api_name_only_the_cases_the_person_is_involved_in(
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("door", ["page", "api"])
 def test_the_pack_and_minutes_pdfs_give_in_full_only_the_readers_cases(app: Flask, api_token, role: str,
-                                                                       door: str) -> None:
-    world = build_world()
-    user = world.users[role]
+                                                                       door: str, world: World) -> None:
+    user = user_of(world, role)
     headers = api_token(user)
     client = _client(app, user)
     prefix = "/api/v1" if door == "api" else ""
@@ -404,9 +426,9 @@ def test_the_pack_and_minutes_pdfs_give_in_full_only_the_readers_cases(app: Flas
 
 
 @pytest.mark.parametrize("agency", ["yot", "housing", "education"])
-def test_the_brokers_preview_of_an_agencys_documents_is_what_that_agency_may_see(app: Flask, agency: str) -> None:
-    world = build_world()
-    client = _client(app, world.users[BROKER])
+def test_the_brokers_preview_of_an_agencys_documents_is_what_that_agency_may_see(app: Flask, agency: str,
+                                                                                 world: World) -> None:
+    client = _client(app, user_of(world, BROKER))
     role = AGENCY_ROLE[agency]
     for document, fields in (("pack", PACK_FIELDS), ("minutes", MINUTES_FIELDS)):
         response = client.get(f"/meetings/{world.meeting_id}/{document}.pdf?agency={world.agencies[agency]}")
@@ -419,9 +441,9 @@ def test_the_brokers_preview_of_an_agencys_documents_is_what_that_agency_may_see
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_calendar_files_and_the_feed_carry_no_young_persons_data(app: Flask, api_token, role: str) -> None:
-    world = build_world()
-    user = world.users[role]
+def test_calendar_files_and_the_feed_carry_no_young_persons_data(app: Flask, api_token, role: str,
+                                                                 world: World) -> None:
+    user = user_of(world, role)
     token = accounts.new_calendar_token(user)
     db.session.commit()
     headers = api_token(user)
@@ -442,31 +464,30 @@ def test_calendar_files_and_the_feed_carry_no_young_persons_data(app: Flask, api
     assert markers_in(readable(feed)) == set()
 
 
-def test_the_update_page_shows_an_agency_only_the_case_it_was_asked_about(app: Flask) -> None:
-    world = build_world(held=False)
-    client = _client(app, world.users[HOUSING])
-    asked = client.get(f"/meetings/{world.meeting_id}/items/{world.items[INSIDE]}/update")
+def test_the_update_page_shows_an_agency_only_the_case_it_was_asked_about(app: Flask, world_to_come: World) -> None:
+    client = _client(app, user_of(world_to_come, HOUSING))
+    asked = client.get(f"/meetings/{world_to_come.meeting_id}/items/{world_to_come.items[INSIDE]}/update")
     assert asked.status_code == 200
     assert markers_in(asked.text) <= allowed(HOUSING)
     assert {marker(INSIDE, GIVEN), marker(INSIDE, FAMILY)} <= markers_in(asked.text)
-    not_asked = client.get(f"/meetings/{world.meeting_id}/items/{world.items[OUTSIDE]}/update")
+    not_asked = client.get(f"/meetings/{world_to_come.meeting_id}/items/{world_to_come.items[OUTSIDE]}/update")
     assert not_asked.status_code == 404
     assert markers_in(not_asked.text) == set()
 
 
 def test_withdrawn_consent_turns_the_case_back_into_initials_for_the_agency_it_was_shared_with(
-        app: Flask, api_token) -> None:
+        app: Flask, api_token, world_to_come: World) -> None:
     """docs/domain.md: withdrawn consent narrows the circle back to the referring agency and the broker."""
-    world = build_world(held=False)
-    referral = db.session.get(Referral, world.referrals[INSIDE])
-    referral_service.withdraw_consent(world.users[REFERRER], referral, None, "The young person asked us to stop")
+    referral = db.session.get(Referral, world_to_come.referrals[INSIDE])
+    referral_service.withdraw_consent(user_of(world_to_come, REFERRER), referral, None,
+                                      "The young person asked us to stop")
     db.session.commit()
 
     def documents(role: str) -> dict[str, str]:
-        user = world.users[role]
+        user = user_of(world_to_come, role)
         headers = api_token(user)
         client = _client(app, user)
-        base = f"/meetings/{world.meeting_id}"
+        base = f"/meetings/{world_to_come.meeting_id}"
         return {
             "page": client.get(base).text,
             "api": client.get(f"/api/v1{base}", headers=headers).get_data(as_text=True),
@@ -480,7 +501,7 @@ def test_withdrawn_consent_turns_the_case_back_into_initials_for_the_agency_it_w
         assert markers_in(text) == set(), f"{name} as housing after the withdrawal: {sorted(markers_in(text))}"
     for name in ("page", "pack", "minutes"):
         assert f"{INITIALS[INSIDE]}, aged {AGES[INSIDE]}" in housing[name], name
-    [inside] = [item for item in json.loads(housing["api"])["agenda"] if item["id"] == world.items[INSIDE]]
+    [inside] = [item for item in json.loads(housing["api"])["agenda"] if item["id"] == world_to_come.items[INSIDE]]
     assert inside["young_person"] is None and inside["referral_id"] is None
     assert inside["restricted"]["initials"] == INITIALS[INSIDE]
     for role in (BROKER, REFERRER):
@@ -502,7 +523,7 @@ def _message_text(message: EmailMessage) -> str:
 
 def _approve_minutes_through_the_page(app: Flask, world: World) -> None:
     forget_queued_emails()  # the world's invitations and update requests: these tests check the minutes
-    client = _client(app, world.users[BROKER])
+    client = _client(app, user_of(world, BROKER))
     page = client.get(f"/meetings/{world.meeting_id}/minutes")
     assert page.status_code == 200
     version = re.search(r'name="version" type="hidden" value="(\d+)"|name="version" value="(\d+)"', page.text)
@@ -516,8 +537,7 @@ def _approve_minutes_through_the_page(app: Flask, world: World) -> None:
     assert response.headers["Location"] == f"/meetings/{world.meeting_id}"
 
 
-def test_each_agency_is_emailed_minutes_naming_only_its_own_cases(app: Flask, smtp) -> None:
-    world = build_world()
+def test_each_agency_is_emailed_minutes_naming_only_its_own_cases(app: Flask, smtp, world: World) -> None:
     _approve_minutes_through_the_page(app, world)
 
     minutes = [m for m in smtp.messages if _attachments(m, "application/pdf")]
@@ -547,10 +567,9 @@ def test_each_agency_is_emailed_minutes_naming_only_its_own_cases(app: Flask, sm
     assert all(markers_in(r.subject) == set() for r in recorded)
 
 
-def test_minutes_approved_through_the_service_are_delivered_the_same_way(app: Flask, smtp) -> None:
-    world = build_world()
+def test_minutes_approved_through_the_service_are_delivered_the_same_way(app: Flask, smtp, world: World) -> None:
     forget_queued_emails()  # the world's invitations and update requests: not this test's business
-    broker = world.users[BROKER]
+    broker = user_of(world, BROKER)
     with app.test_request_context("/"):
         meeting = service.get_meeting(broker, world.meeting_id)
         sent = service.approve_minutes(broker, meeting, "Next panel in a month.")
@@ -564,19 +583,18 @@ def test_minutes_approved_through_the_service_are_delivered_the_same_way(app: Fl
         assert markers_in(message["Subject"]) == set()
 
 
-def test_each_agency_is_emailed_a_pack_naming_only_its_own_cases(app: Flask, smtp) -> None:
-    world = build_world(held=False)
-    client = _client(app, world.users[BROKER])
-    page = client.get(f"/meetings/{world.meeting_id}")
+def test_each_agency_is_emailed_a_pack_naming_only_its_own_cases(app: Flask, smtp, world_to_come: World) -> None:
+    client = _client(app, user_of(world_to_come, BROKER))
+    page = client.get(f"/meetings/{world_to_come.meeting_id}")
     db.session.expire_all()
-    version = db.session.get(PanelMeeting, world.meeting_id).version
-    response = client.post(f"/meetings/{world.meeting_id}/send-packs",
+    version = db.session.get(PanelMeeting, world_to_come.meeting_id).version
+    response = client.post(f"/meetings/{world_to_come.meeting_id}/send-packs",
                            data={"csrf_token": csrf_token_from(page.text), "version": str(version)})
     assert response.status_code == 302, response.text[:500]
 
     packs = [m for m in smtp.messages if _attachments(m, "application/pdf")]
-    assert sorted(m["To"] for m in packs) == sorted(world.contacts.values())
-    for agency, address in world.contacts.items():
+    assert sorted(m["To"] for m in packs) == sorted(world_to_come.contacts.values())
+    for agency, address in world_to_come.contacts.items():
         [message] = [m for m in packs if address in m["To"]]
         role = AGENCY_ROLE[agency]
         assert markers_in(_message_text(message)) == set(), f"the email to {agency} names a young person"
@@ -587,10 +605,9 @@ def test_each_agency_is_emailed_a_pack_naming_only_its_own_cases(app: Flask, smt
                 assert restricted in text
 
 
-def test_invitations_and_update_requests_name_no_young_person(app: Flask, smtp) -> None:
+def test_invitations_and_update_requests_name_no_young_person(app: Flask, smtp, world_to_come: World) -> None:
     """The emails of scheduling and of asking for updates: no name, no marker, in the subject, the
     text or the calendar files; update requests name the cases by initials, each agency its own."""
-    world = build_world(held=False)
     with app.test_request_context("/"):
         db.session.commit()
         delivered = deliver_emails()
@@ -601,7 +618,8 @@ def test_invitations_and_update_requests_name_no_young_person(app: Flask, smtp) 
             assert markers_in(calendar_text(ics if isinstance(ics, bytes) else ics.encode())) == set()
         assert _attachments(message, "application/pdf") == []
     requests = {m["To"]: _message_text(m) for m in smtp.messages if "Update needed" in m["Subject"]}
-    assert set(requests) == {world.contacts["yot"], world.contacts["housing"]}
-    assert INITIALS[INSIDE] in requests[world.contacts["housing"]].split()
-    assert INITIALS[OUTSIDE] not in requests[world.contacts["housing"]].split()
-    assert {INITIALS[INSIDE], INITIALS[OUTSIDE]} <= set(requests[world.contacts["yot"]].replace(",", " ").split())
+    assert set(requests) == {world_to_come.contacts["yot"], world_to_come.contacts["housing"]}
+    assert INITIALS[INSIDE] in requests[world_to_come.contacts["housing"]].split()
+    assert INITIALS[OUTSIDE] not in requests[world_to_come.contacts["housing"]].split()
+    to_yot = requests[world_to_come.contacts["yot"]]
+    assert {INITIALS[INSIDE], INITIALS[OUTSIDE]} <= set(to_yot.replace(",", " ").split())

@@ -229,11 +229,12 @@ def test_only_the_partnerships_brokers_can_save_notes(client: FlaskClient, login
     form = notes_form(client, meeting, item)
     client.post("/sign-out", data=hidden_fields(client, "/", "/sign-out"))
     sign_in(client, world.yot_staff.email)
+    form["csrf_token"] = csrf_token_from(client.get("/").text)  # a valid form: what refuses it is the role
     before, state = row_counts(), meeting_state(meeting.id)
     assert client.get(f"/meetings/{meeting.id}/run").status_code == 403
     response = save_notes(client, meeting, item, form, "Not mine to write")
     assert_no_stack_trace(response)
-    assert response.status_code in (400, 403)
+    assert response.status_code == 403
     assert row_counts() == before and meeting_state(meeting.id) == state
 
 
@@ -427,7 +428,7 @@ def test_approving_twice_is_refused(client: FlaskClient, login_as, world: World,
     before, state = row_counts(), meeting_state(meeting.id)
     response = client.post(f"/meetings/{meeting.id}/minutes", data={**fields, "minutes_notes": "Changed"})
     assert_no_stack_trace(response)
-    assert response.status_code in (409, 422)
+    assert response.status_code == 409  # the version it was read at is no longer the meeting's
     assert error_summary(response)
     # Sent with the meeting's current version, it is refused for what it is.
     current = {**fields, "version": str(meeting_by_id(meeting.id).version)}

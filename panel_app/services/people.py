@@ -29,7 +29,7 @@ from panel_app.models import AccountLink, Agency, LinkPurpose, OutboxEmail, Part
 from panel_app.models.people import partnership_agency, partnership_broker
 from panel_app.services import account_links, accounts, outbox
 from panel_app.services.accounts import normalise_email
-from panel_app.services.base import page_of
+from panel_app.services.base import Problems, page_of
 
 EMAIL_MAX = 254
 NAME_MAX = 120
@@ -54,6 +54,17 @@ def _described(person: User) -> dict[str, Any]:
     return {"email": person.email, "name": person.name, "role": person.role.value, "agency_id": person.agency_id,
             "region_id": person.region_id, "partnership_ids": [p.id for p in person.brokered_partnerships],
             "active": person.active}
+
+
+def _email_and_name(problems: Problems, email: str, name: str) -> tuple[str, str]:
+    """A new person's email address (lower-cased: one account per address, whatever its case) and
+    name (its spaces tidied), each with its problem if any."""
+    email = normalise_email(email or "")
+    if (problem := _email_problem(email)) is not None:
+        problems.add("email", problem)
+    name = " ".join((name or "").split())
+    problems.text("name", name, NAME_MAX, required=_("Enter their name"))
+    return email, name
 
 
 def email_shape_problem(email: str) -> str | None:
@@ -93,7 +104,11 @@ def invite(
     an email address taken (whatever its case) or malformed, a missing name, agency staff without an
     agency, a strategic lead without a region, a broker without partnerships, an agency, region or
     partnerships the role does not hold, or a partnership the agency is not a member of. Nothing is
-    saved unless all is well."""
+    saved unless all is well.
+
+    A broker brokers the partnerships named. Agency staff work in every partnership their agency
+    sits on (``policy.visible_partnerships``): partnerships named for them are checked against their
+    agency's, not stored, and the email names all of the agency's."""
     policy.require_person(actor, policy.PERSON_STEPS, "invite", User(role=role, agency_id=agency_id))
     agency = region = None
     if agency_id is not None:
@@ -106,38 +121,31 @@ def invite(
                             _("There is no partnership you can invite people into with that id."))
                     for partnership_id in dict.fromkeys(partnership_ids)]
 
-    email = normalise_email(email or "")
-    name = " ".join((name or "").split())
-    problems: dict[str, str] = {}
-    if (problem := _email_problem(email)) is not None:
-        problems["email"] = problem
-    if not name:
-        problems["name"] = _("Enter their name")
-    elif len(name) > NAME_MAX:
-        problems["name"] = _("Name must be %(count)d characters or fewer", count=NAME_MAX)
+    problems = Problems()
+    email, name = _email_and_name(problems, email, name)
     shape = policy.account_shape(role)
     if shape.agency and agency is None:
-        problems["agency_id"] = _("Choose the agency they work for")
+        problems.add("agency_id", _("Choose the agency they work for"))
     elif not shape.agency and agency is not None:
-        problems["agency_id"] = _("Only agency staff belong to an agency: choose no agency")
+        problems.add("agency_id", _("Only agency staff belong to an agency: choose no agency"))
     if shape.region and region is None:
-        problems["region_id"] = _("Choose the region they oversee")
+        problems.add("region_id", _("Choose the region they oversee"))
     elif not shape.region and region is not None:
-        problems["region_id"] = _("Only strategic leads oversee a region: choose no region")
+        problems.add("region_id", _("Only strategic leads oversee a region: choose no region"))
     if shape.brokers_partnerships and not partnerships:
-        problems["partnership_ids"] = _("Choose the partnerships they broker")
+        problems.add("partnership_ids", _("Choose the partnerships they broker"))
     elif partnerships and not (shape.brokers_partnerships or shape.works_in_agency_partnerships):
-        problems["partnership_ids"] = _("Only brokers and agency staff work in partnerships: choose none")
+        problems.add("partnership_ids", _("Only brokers and agency staff work in partnerships: choose none"))
     elif partnerships and agency is not None:
         outside = [p.name for p in partnerships if agency not in p.agencies]
         if outside:
-            problems["partnership_ids"] = _("%(agency)s is not a member of %(names)s: choose only partnerships "
-                                            "the agency sits on", agency=agency.name, names=", ".join(outside))
-    if problems:
-        raise RuleBroken(_("The invitation was not sent. Check the highlighted answers."), problems)
+            problems.add("partnership_ids", _("%(agency)s is not a member of %(names)s: choose only partnerships "
+                                              "the agency sits on", agency=agency.name, names=", ".join(outside)))
+    problems.raise_if_any(_("The invitation was not sent. Check the highlighted answers."))
 
     person = User(email=email, name=name, password_hash=None, role=role,
-                  agency_id=agency.id if agency is not None else None, region_id=region.id if region is not None else None)
+                  agency_id=agency.id if agency is not None else None,
+                  region_id=region.id if region is not None else None)
     _add(person, brokers=partnerships if shape.brokers_partnerships else [])
     link = _send_invitation(actor, person)
     audit.record("person.invited", actor=actor, record_type="user", record_id=person.id,
@@ -342,17 +350,9 @@ def create_first_admin(email: str, name: str, *, force: bool = False) -> tuple[U
     if not force and active_admins():
         raise RuleBroken(_("An active administrator already exists (%(emails)s). Use --force to add another "
                            "anyway.", emails=", ".join(admin.email for admin in active_admins())))
-    email = normalise_email(email or "")
-    name = " ".join((name or "").split())
-    problems: dict[str, str] = {}
-    if (problem := _email_problem(email)) is not None:
-        problems["email"] = problem
-    if not name:
-        problems["name"] = _("Enter their name")
-    elif len(name) > NAME_MAX:
-        problems["name"] = _("Name must be %(count)d characters or fewer", count=NAME_MAX)
-    if problems:
-        raise RuleBroken(" ".join(problems.values()) + ".", problems)
+    problems = Problems()
+    email, name = _email_and_name(problems, email, name)
+    problems.raise_if_any(" ".join(problems.fields.values()) + ".")
     person = User(email=email, name=name, password_hash=None, role=Role.ADMIN)
     _add(person)
     secret, link = account_links.issue(person, LinkPurpose.FIRST_SIGN_IN, by=None)

@@ -77,7 +77,9 @@ def _choose_password(secret: str, purposes: Collection[LinkPurpose]) -> Response
     """The page behind every single-use link. A link that cannot be followed gets a page saying
     what to do instead: 404 for one that names no link (nothing about whose it might be), 410 for
     one used, cancelled or expired. Once the password is chosen the person is signed in, in a new
-    session (as the sign-in form does), and lands on their home page."""
+    session (as the sign-in form does), and lands on their home page. (Not ``form_page``: a link that
+    stops working between the form and its answer gets that page rather than a problem on the form,
+    and success signs a person in.)"""
     form = forms.ChoosePasswordForm()
     try:
         link = accounts.link_to_follow(secret, purposes)
