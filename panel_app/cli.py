@@ -10,10 +10,11 @@ from panel_app import audit, jobs, session_store
 from panel_app.errors import PanelError
 from panel_app.extensions import db
 from panel_app.models import User
-from panel_app.services import accounts, actions, database_roles, demo, outbox, partnerships, referrals
+from panel_app.services import accounts, actions, database_roles, demo, outbox, partnerships, people, referrals
 
 
 def install(app: Flask) -> None:
+    app.cli.add_command(create_admin_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(set_stages_command)
     app.cli.add_command(send_reminders_command)
@@ -21,6 +22,30 @@ def install(app: Flask) -> None:
     app.cli.add_command(audit_group)
     app.cli.add_command(db_roles_group)
     app.cli.add_command(users_group)
+
+
+@click.command("create-admin")
+@click.argument("email")
+@click.option("--name", required=True, help="The administrator's name, as people will see it.")
+@click.option("--force", is_flag=True, help="Add an administrator even though an active one exists.")
+def create_admin_command(email: str, name: str, force: bool) -> None:
+    """Create an administrator (the installation's first) and print a single-use link to choose
+    their password. Refused while an active administrator exists, unless --force."""
+    config = current_app.config
+    if config["PRODUCTION"] and not config["PANEL_BASE_URL_GIVEN"]:
+        raise click.ClickException(
+            "Set PANEL_BASE_URL to the address people reach this installation at (for example "
+            "https://panels.example.org): the sign-in link is built on it.")
+    try:
+        admin, secret, _link = people.create_first_admin(email, name, force=force)
+    except PanelError as error:
+        db.session.rollback()
+        raise click.ClickException(error.message) from None
+    db.session.commit()
+    hours = config["PANEL_INVITATION_HOURS"]
+    click.echo(f"Administrator {admin.email} created. To choose their password and sign in, open this link "
+               f"within {hours} hours (it works once):")
+    click.echo(outbox.link("auth.welcome", secret=secret))
 
 
 @click.command("seed-demo")

@@ -90,6 +90,10 @@ def settings_from_environment(instance_path: str, env: dict[str, str] | None = N
     lifetime_hours = _int(env, "SESSION_LIFETIME_HOURS", 10)
     if idle_minutes < 1 or lifetime_hours < 1:
         raise ConfigurationError("SESSION_IDLE_MINUTES and SESSION_LIFETIME_HOURS must be at least 1.")
+    invitation_hours = _int(env, "PANEL_INVITATION_HOURS", 72)
+    reset_minutes = _int(env, "PANEL_RESET_MINUTES", 60)
+    if invitation_hours < 1 or reset_minutes < 1:
+        raise ConfigurationError("PANEL_INVITATION_HOURS and PANEL_RESET_MINUTES must be at least 1.")
 
     default_db = "sqlite:///" + str(Path(instance_path) / "panel_app.sqlite")
     database_url = _database_url(env.get("DATABASE_URL") or default_db)
@@ -138,6 +142,10 @@ def settings_from_environment(instance_path: str, env: dict[str, str] | None = N
         "RATELIMIT_HEADERS_ENABLED": True,
         "SIGN_IN_FAILURES_PER_ACCOUNT": env.get("SIGN_IN_FAILURES_PER_ACCOUNT", "5 per 15 minutes"),
         "SIGN_IN_FAILURES_PER_ADDRESS": env.get("SIGN_IN_FAILURES_PER_ADDRESS", "30 per 15 minutes"),
+        # "Forgotten your password?": every request counts (it may send an email), per address asked
+        # about and per client address.
+        "PASSWORD_RESETS_PER_ACCOUNT": env.get("PASSWORD_RESETS_PER_ACCOUNT", "3 per hour"),
+        "PASSWORD_RESETS_PER_ADDRESS": env.get("PASSWORD_RESETS_PER_ADDRESS", "20 per hour"),
         "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "300 per minute"),
         # A burst limit as well: ten PDFs started at once would still hold ten workers for seconds.
         "PDF_RATE_LIMIT": env.get("PDF_RATE_LIMIT", "4 per 10 seconds; 10 per minute"),
@@ -146,6 +154,13 @@ def settings_from_environment(instance_path: str, env: dict[str, str] | None = N
         "PANEL_DEMO_PASSWORD": env.get("PANEL_DEMO_PASSWORD", "demo-password-2026"),
         # Links in emails and calendar files point here (no request to take the host from in a cron job).
         "PANEL_BASE_URL": env.get("PANEL_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        # Whether the installation said where it is: a link printed by ``flask create-admin`` in
+        # production must not point at the development default.
+        "PANEL_BASE_URL_GIVEN": bool(env.get("PANEL_BASE_URL", "").strip()),
+        # How long single-use account links work: an invitation (and the first admin's sign-in link),
+        # and a password reset (short: it is asked for by someone who may not be the person).
+        "PANEL_INVITATION_HOURS": invitation_hours,
+        "PANEL_RESET_MINUTES": reset_minutes,
         # Outgoing email. With no MAIL_SERVER, emails wait in the outbox (queued) and are not sent.
         "MAIL_SERVER": env.get("MAIL_SERVER", ""),
         "MAIL_PORT": _int(env, "MAIL_PORT", 25),

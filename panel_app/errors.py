@@ -44,6 +44,14 @@ class Conflict(PanelError):
     code = "conflict"
 
 
+class Gone(PanelError):
+    """Something that was there and can no longer be used (a single-use link already used, revoked
+    or expired): saying so helps the person more than "not found"."""
+
+    status = 410
+    code = "gone"
+
+
 class RuleBroken(PanelError):
     """Well-formed input that fails a rule of the domain (an end before its start, ...)."""
 

@@ -33,6 +33,7 @@ from panel_app.models import (
     OUTSTANDING,
     UNRESOLVED,
     AccessReason,
+    AccountLink,
     Action,
     ActionStatus,
     Agency,
@@ -40,6 +41,7 @@ from panel_app.models import (
     AgendaNote,
     Consent,
     GapStatus,
+    LinkPurpose,
     MeetingStatus,
     OutboxEmail,
     PanelMeeting,
@@ -47,11 +49,13 @@ from panel_app.models import (
     Referral,
     ReferralAccess,
     ReferralStatus,
+    Region,
     Role,
     ServiceGap,
     UpdateRequest,
     User,
     db,
+    utcnow,
 )
 from panel_app.models.people import partnership_agency, partnership_broker
 from panel_app.pathways import RESTRICTED_PATHWAYS, Pathway
@@ -107,6 +111,11 @@ ROUTE_RULES: dict[str, RouteRule] = {
     "static": PUBLIC,
     "meta.healthz": PUBLIC,
     "auth.sign_in": PUBLIC,
+    # Single-use links authenticate by the secret in their URL (the person has no password yet, or has
+    # forgotten it); asking for a reset link answers the same whoever asks.
+    "auth.welcome": PUBLIC,
+    "auth.reset_password": PUBLIC,
+    "auth.forgotten_password": PUBLIC,
     "api.issue_token": PUBLIC,
     "api.openapi_document": PUBLIC,
     # Signed in, whatever the role; what each page shows is scoped below.
@@ -986,3 +995,160 @@ def visible_emails(user: User) -> Select[tuple[OutboxEmail]]:
                 select(ServiceGap.id).where(ServiceGap.partnership_id.in_(gap_partnership_ids(user))))),
         ))
     return select(OutboxEmail).where(own)
+
+
+# --- People: who may invite whom, and what may be done to a person's account ------------------
+
+
+@dataclass(frozen=True)
+class AccountShape:
+    """What an account of a role holds, because the person's scope is drawn from it
+    (``visible_partnerships``): agency staff see through their agency, a strategic lead through their
+    region, a broker through the partnerships they broker. An account holds nothing its role does
+    not read: a broker's agency would let them send an agency's updates, a lead's agency nothing."""
+
+    agency: bool
+    region: bool
+    # The partnerships named for a person: brokered by a broker; for agency staff, those their agency
+    # sits on (checked, not stored: the agency decides); for the other roles, none.
+    brokers_partnerships: bool
+    works_in_agency_partnerships: bool
+
+
+_ACCOUNT_SHAPES = {
+    Role.BROKER: AccountShape(agency=False, region=False, brokers_partnerships=True,
+                              works_in_agency_partnerships=False),
+    Role.AGENCY_STAFF: AccountShape(agency=True, region=False, brokers_partnerships=False,
+                                    works_in_agency_partnerships=True),
+    Role.STRATEGIC_LEAD: AccountShape(agency=False, region=True, brokers_partnerships=False,
+                                      works_in_agency_partnerships=False),
+    Role.ADMIN: AccountShape(agency=False, region=False, brokers_partnerships=False,
+                             works_in_agency_partnerships=False),
+}
+
+
+def account_shape(role: Role) -> AccountShape:
+    """What an account of this role must hold, and may not (``AccountShape``)."""
+    return _ACCOUNT_SHAPES[role]
+
+
+def invitable_roles(user: User) -> frozenset[Role]:
+    """The roles a person may invite someone into: an admin, any; a broker, agency staff only (into
+    their partnerships' member agencies: ``invitable_agencies``); nobody else invites anyone."""
+    if user.role is Role.ADMIN:
+        return frozenset(Role)
+    if user.role is Role.BROKER:
+        return frozenset({Role.AGENCY_STAFF})
+    return frozenset()
+
+
+def may_invite(user: User) -> bool:
+    """Whether to offer this person "Invite someone" at all."""
+    return bool(invitable_roles(user))
+
+
+def _brokered_member_agency_ids(user: User) -> Select[tuple[int]]:
+    return select(partnership_agency.c.agency_id).where(
+        partnership_agency.c.partnership_id.in_(brokered_partnership_ids(user)))
+
+
+def invitable_agencies(user: User) -> Select[tuple[Agency]]:
+    """The agencies a person may invite staff into: an admin, every agency; a broker, the member
+    agencies of the partnerships they broker; anyone else, none. Any other agency is a 404 to them."""
+    query = select(Agency).order_by(Agency.name)
+    if user.role is Role.ADMIN:
+        return query
+    if user.role is Role.BROKER:
+        return query.where(Agency.id.in_(_brokered_member_agency_ids(user)))
+    return query.where(false())
+
+
+def invitable_partnerships(user: User) -> Select[tuple[Partnership]]:
+    """The partnerships a person may name in an invitation: an admin, every one; a broker, those
+    they broker; anyone else, none."""
+    if user.role is Role.ADMIN:
+        return select(Partnership).order_by(Partnership.name)
+    if user.role is Role.BROKER:
+        return visible_partnerships(user)
+    return select(Partnership).where(false())
+
+
+def invitable_regions(user: User) -> Select[tuple[Region]]:
+    """The regions a person may invite a strategic lead into: an admin's alone."""
+    query = select(Region).order_by(Region.name)
+    return query if user.role is Role.ADMIN else query.where(false())
+
+
+def managed_people(user: User) -> Select[tuple[User]]:
+    """The people whose accounts a person looks after (re-sends and revokes their invitations): an
+    admin, everyone; a broker, the staff of their partnerships' member agencies; nobody else. Anyone
+    else is a 404 to them."""
+    if user.role is Role.ADMIN:
+        return select(User)
+    if user.role is Role.BROKER:
+        return select(User).where(User.role == Role.AGENCY_STAFF, User.agency_id.in_(_brokered_member_agency_ids(user)))
+    return select(User).where(false())
+
+
+def installation_runners() -> Select[tuple[User]]:
+    """The active administrators (``flask create-admin`` makes the first only while there is none)."""
+    return select(User).where(User.role == Role.ADMIN, User.active.is_(True)).order_by(User.id)
+
+
+def can_manage_person(user: User, person: User) -> bool:
+    """One loaded person: the same rule as ``managed_people``, answered for them."""
+    if user.role is Role.ADMIN:
+        return True
+    if user.role is Role.BROKER and person.role is Role.AGENCY_STAFF and person.agency_id is not None:
+        return db.session.scalar(_brokered_member_agency_ids(user).where(
+            partnership_agency.c.agency_id == person.agency_id).limit(1)) is not None
+    return False
+
+
+def _may_invite_into(user: User, person: User) -> bool:
+    return person.role in invitable_roles(user)
+
+
+def _waiting_to_join(person: User) -> bool:
+    """Invited, active, and no password chosen yet."""
+    return person.active and not person.has_password
+
+
+def _why_not_waiting(person: User) -> Any:
+    if not person.active:
+        return _l("This account is deactivated: reactivate it first.")
+    return _l("This person has already chosen a password. If they have forgotten it, they can reset it "
+              "from the sign-in page.")
+
+
+def _has_live_invitation(person: User) -> bool:
+    now = utcnow()
+    return _waiting_to_join(person) and db.session.scalar(select(AccountLink.id).where(
+        AccountLink.user_id == person.id,
+        AccountLink.purpose.in_([LinkPurpose.INVITATION, LinkPurpose.FIRST_SIGN_IN]),
+        AccountLink.used_at.is_(None), AccountLink.revoked_at.is_(None), AccountLink.expires_at > now,
+    ).limit(1)) is not None
+
+
+# What may be done to a person's account, and when. The record of "invite" is the person as they
+# would be (a ``User`` not yet saved, with their role and agency): whether the inviter may invite into
+# that role; the agency and partnerships are scoped by ``invitable_agencies``/``invitable_partnerships``
+# (a 404 outside them, as any record outside a person's scope).
+PERSON_STEPS: dict[str, Step[User]] = {
+    "invite": Step(_may_invite_into, _always, "",
+                   _l("You cannot invite someone into this role. Administrators invite anyone; brokers invite the "
+                      "staff of their partnerships' member agencies.")),
+    "resend_invitation": Step(can_manage_person, _waiting_to_join, _why_not_waiting,
+                              _l("Only an administrator, or a broker of this person's agency's partnerships, "
+                                 "can do this.")),
+    "revoke_invitation": Step(can_manage_person, _has_live_invitation,
+                              _l("There is no invitation waiting to be used: it was used, has expired or was "
+                                 "already revoked."),
+                              _l("Only an administrator, or a broker of this person's agency's partnerships, "
+                                 "can do this.")),
+}
+
+
+def person_steps(user: User, person: User) -> frozenset[str]:
+    """What this person may do to that person's account now (``PERSON_STEPS``)."""
+    return steps_of(user, PERSON_STEPS, person)

@@ -269,6 +269,16 @@ def end_sessions(user: User, *, keep: UserSession | None = None) -> int:
     return live
 
 
+def start_afresh() -> None:
+    """End this request's stored session now, whoever it belonged to, so that what the session
+    holds next (a person signed in through a link) goes to a new row with a new secret: nothing of
+    the browser's earlier session carries over, and its secret opens nothing afterwards."""
+    record = current_record()
+    if record is not None:
+        _end(record, utcnow())
+        session.record = None  # type: ignore[attr-defined]
+
+
 def end_session(record: UserSession) -> None:
     """End one session now (a person signed in whose account is no longer active)."""
     _end(record, utcnow())

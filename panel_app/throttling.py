@@ -7,6 +7,8 @@ in Redis and every worker process counts into the same ones; with the default ``
 process keeps its own counts (fine for one process, as in development).
 
 * Sign-in: failed attempts per account (the lower-cased email address) and per client address.
+* "Forgotten your password?": every request per address asked about and per client address (each
+  may send an email; counting only those that did would tell which addresses have an account).
 * The API: requests per signed-in person (``API_RATE_LIMIT``).
 * PDFs: documents per signed-in person, page and API together (``PDF_RATE_LIMIT``): a PDF costs a
   second or more of a worker, so one person asking for many at once would slow everybody.
@@ -56,6 +58,10 @@ def _sign_in_message() -> str:
     return _("You have tried too many times. Wait 15 minutes, then try again.")
 
 
+def _reset_message() -> str:
+    return _("You have asked for too many password reset links. Wait an hour, then try again.")
+
+
 def _api_message() -> str:
     return _("You have sent too many requests in a short time. Wait a minute, then try again.")
 
@@ -71,6 +77,14 @@ sign_in_per_account = limiter.shared_limit(
 sign_in_per_address = limiter.shared_limit(
     lambda: current_app.config["SIGN_IN_FAILURES_PER_ADDRESS"], scope="sign-in-address",
     key_func=_client_address, methods=["POST"], deduct_when=_failed_sign_in, error_message=_sign_in_message)
+
+reset_per_account = limiter.shared_limit(
+    lambda: current_app.config["PASSWORD_RESETS_PER_ACCOUNT"], scope="reset-account",
+    key_func=_attempted_account, methods=["POST"], error_message=_reset_message)
+
+reset_per_address = limiter.shared_limit(
+    lambda: current_app.config["PASSWORD_RESETS_PER_ADDRESS"], scope="reset-address",
+    key_func=_client_address, methods=["POST"], error_message=_reset_message)
 
 # Applied to the whole API blueprint (``api.base``); anonymous calls are the sign-in limits' business.
 api_per_person = limiter.shared_limit(

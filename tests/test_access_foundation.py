@@ -21,6 +21,11 @@ EXPECTED = {
     ("GET", "/", "page"): [302, 200, 200, 200, 200],
     ("GET", "/sign-in", "page"): [200, 302, 302, 302, 302],
     ("POST", "/sign-out", "page"): [302, 302, 302, 302, 302],
+    # Single-use links and "Forgotten your password?" are for anybody holding the link or the address.
+    ("GET", "/forgotten-password", "page"): [200, 200, 200, 200, 200],
+    ("POST", "/forgotten-password", "page"): [400, 400, 400, 400, 400],  # only the CSRF token: no address
+    ("GET", "/welcome/no-such-link", "page"): [404, 404, 404, 404, 404],
+    ("GET", "/reset-password/no-such-link", "page"): [404, 404, 404, 404, 404],
     ("GET", "/healthz", "page"): [200, 200, 200, 200, 200],
     ("GET", "/static/app.js", "page"): [200, 200, 200, 200, 200],
     ("GET", "/api/v1/openapi.json", "api"): [200, 200, 200, 200, 200],

@@ -36,7 +36,9 @@ def test_policy_declares_no_endpoint_that_does_not_exist(app: Flask) -> None:
 def test_public_endpoints_are_exactly_the_expected_few() -> None:
     # Written out by hand: a new public endpoint must be a deliberate change here too.
     expected = {"static", "meta.healthz", "auth.sign_in", "api.issue_token", "api.openapi_document",
-                "calendar.feed"}  # the calendar feed authenticates by the secret in its URL
+                "calendar.feed",  # the calendar feed authenticates by the secret in its URL
+                # so do the single-use account links; asking for a reset link is for the signed out
+                "auth.welcome", "auth.reset_password", "auth.forgotten_password"}
     public = {endpoint for endpoint, rule in policy.ROUTE_RULES.items() if rule.public}
     assert public == expected
 

@@ -16,7 +16,7 @@ from bs4 import BeautifulSoup
 from flask import Flask, has_request_context
 from sqlalchemy import select
 
-from panel_app.models import Action, Agency, OutboxEmail, PanelMeeting, Referral, Role, ServiceGap, User, db
+from panel_app.models import Action, Agency, OutboxEmail, PanelMeeting, Referral, Role, ServiceGap, User, db, utcnow
 from panel_app.pathways import Pathway
 from panel_app.services import actions as action_service
 from panel_app.services import gaps as gap_service
@@ -31,6 +31,7 @@ EMAILS = ROOT / "templates" / "emails"
 # An address with a path, as behind a council's reverse proxy: links must keep the path.
 BASE = "https://panels.example.org/resettlement"
 LINK = re.compile(r"https?://[^\s,]+")
+SECRET = "a-single-use_secret"
 
 
 # --- (a) No email is written by hand ------------------------------------------------------------
@@ -99,6 +100,7 @@ def world() -> World:
     yot = make_agency(type="yot", name="Template YOT", contact_email="template.yot@example.org")
     broker = make_user(Role.BROKER, email="template.broker@example.org", name="Gwen Broker")
     referrer = make_user(Role.AGENCY_STAFF, agency=yot)
+    make_user(Role.AGENCY_STAFF, agency=housing, name="Harri Housing", email="harri@example.org")
     partnership = make_partnership(name="Bae", region=region, agencies=[yot, housing], brokers=[broker])
     referral = make_referral(partnership=partnership, referrer=referrer, broker=broker, status="accepted",
                              shared_with=[(housing, [Pathway.ACCOMMODATION])],
@@ -132,6 +134,10 @@ def _contexts(world: World) -> dict[str, dict]:
         "meeting_minutes.txt": {"agency": housing, "meeting": meeting},
         "gap_escalated.txt": {"gap": world.gap, "evidence": evidence, "note": "Please commission 4 beds & a key worker."},
         "gap_response.txt": {"gap": world.gap, "responder": world.broker, "response": "Commissioning <now> & soon"},
+        "invitation.txt": {"person": world.housing.staff[0], "inviter": world.broker,
+                           "partnerships": world.housing.partnerships, "secret": SECRET,
+                           "expires_at": utcnow() + timedelta(hours=72)},
+        "password_reset.txt": {"person": world.broker, "secret": SECRET, "expires_at": utcnow() + timedelta(hours=1)},
     }
 
 
@@ -141,6 +147,7 @@ EXPECTED_LINK = {
     "meeting_update.txt": "/meetings/{meeting}", "meeting_cancellation.txt": "/meetings/{meeting}",
     "meeting_update_request.txt": "/meetings/{meeting}", "meeting_pack.txt": "/meetings/{meeting}",
     "meeting_minutes.txt": "/meetings/{meeting}", "gap_escalated.txt": "/gaps/{gap}", "gap_response.txt": "/gaps/{gap}",
+    "invitation.txt": "/welcome/{secret}", "password_reset.txt": "/reset-password/{secret}",
 }
 
 
@@ -159,7 +166,7 @@ def test_each_email_renders_outside_a_request_with_links_on_the_base_url(
     assert subject and "\n" not in subject and "{" not in subject
     assert text and "{{" not in text and "{%" not in text
     expected = BASE + EXPECTED_LINK[template].format(action=world.action.id, meeting=world.meeting.id,
-                                                     gap=world.gap.id)
+                                                     gap=world.gap.id, secret=SECRET)
     assert LINK.findall(text) == [expected]
     # Names the young person by initials only.
     assert "Bethan" not in subject + text and "Llewellyn" not in subject + text

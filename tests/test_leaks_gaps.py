@@ -380,7 +380,7 @@ def lead_urls(app: Flask, world: World, token: str) -> Iterator[str]:
     values: dict[str, list[Any]] = {
         "gap_id": list(world.gaps.values()), "referral_id": list(world.referrals.values()),
         "action_id": world.actions, "meeting_id": [world.meeting_id], "item_id": world.items,
-        "token": [token],
+        "token": [token], "secret": ["not-an-account-link"],  # a single-use link nobody was sent
     }
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if "GET" not in rule.methods or rule.endpoint == "static":

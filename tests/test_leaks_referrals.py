@@ -205,14 +205,16 @@ def get_urls(app: Flask, world: World) -> Iterator[str]:
         if rule.endpoint == "static" or "GET" not in rule.methods:
             continue
         converters = dict((name, converter) for converter, name in PARAMETER.findall(rule.rule))
-        # Ids are filled with each seeded referral's id; a calendar feed's secret with one nobody has.
-        assert all(converter == "int" or name == "token" for name, converter in converters.items()), (
+        # Ids are filled with each seeded referral's id; a calendar feed's secret, and a single-use
+        # account link's, with one nobody has.
+        secrets = {"token": "not-a-calendar-secret", "secret": "not-an-account-link"}
+        assert all(converter == "int" or name in secrets for name, converter in converters.items()), (
             f"{rule.rule}: the leak walk does not know how to fill its parameters; teach it")
         if not rule.arguments:
             yield rule.rule
             continue
         for referral_id in ids:
-            values = {name: "not-a-calendar-secret" if name == "token" else referral_id for name in rule.arguments}
+            values = {name: secrets.get(name, referral_id) for name in rule.arguments}
             yield app.url_map.bind("localhost").build(rule.endpoint, values)
     # Searches by a part of each name and YOT reference (never a whole marker: the search box echoes it).
     searches = [f"marker-{key.lower()}-{field.lower()}" for key in REFERRALS for field in (NAME, YOTREF)]

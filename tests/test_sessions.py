@@ -489,7 +489,9 @@ def test_changing_your_password_ends_your_other_sessions_and_tokens(app: Flask) 
         (PASSWORD, "short", 422, "Use at least 12 characters"),
         (PASSWORD, PASSWORD, 422, "Choose a password different from your current one"),
         ("", NEW_PASSWORD, 400, "Enter your current password"),
-        (PASSWORD, "x" * 257, 400, "Password must be 256 characters or fewer"),
+        (PASSWORD, "x" * 1001, 400, "Password must be 1000 characters or fewer"),
+        (PASSWORD, "Qwerty123456", 422, "this one is among the most common passwords"),
+        (PASSWORD, "refused@example.org", 422, "Choose a password that is not your email address or your name"),
     ],
 )
 def test_a_refused_password_change_says_why_and_changes_nothing(app: Flask, current: str, new: str, status: int,

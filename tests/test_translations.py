@@ -118,6 +118,37 @@ def test_every_string_on_the_pages_is_marked_for_translation(pseudo_app: Flask) 
     assert {name: found for name, found in problems.items() if found} == {}
 
 
+def test_every_string_on_the_account_link_pages_is_marked_for_translation(pseudo_app: Flask) -> None:
+    """Choosing a password (an invitation, a reset), a link that cannot be used, forgotten password."""
+    from datetime import timedelta
+
+    from panel_app.models import AccountLink, LinkPurpose, utcnow
+    from panel_app.services import account_links
+
+    with pseudo_app.app_context():
+        housing = make_agency(name="Tai Gwynedd", type="housing")
+        invited = make_user(Role.AGENCY_STAFF, agency=housing, name="Iolo Invited", email="iolo@example.org",
+                            password=None)
+        resetting = make_user(Role.BROKER, name="Rhys Reset", email="rhys@example.org")
+        welcome, _link = account_links.issue(invited, LinkPurpose.INVITATION, by=None)
+        reset, _link = account_links.issue(resetting, LinkPurpose.PASSWORD_RESET, by=None)
+        expired, old = account_links.issue(make_user(Role.BROKER), LinkPurpose.INVITATION, by=None)
+        old.expires_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+    data = {"Iolo Invited", "iolo@example.org", "Rhys Reset", "rhys@example.org", "Resettlement panels"}
+    data |= _locale_words()
+    client: FlaskClient = pseudo_app.test_client()
+    pages = {path: client.get(path) for path in (
+        f"/welcome/{welcome}", f"/reset-password/{reset}", f"/welcome/{expired}", "/welcome/unknown",
+        "/reset-password/unknown", "/forgotten-password")}
+    token = csrf_token_from(pages["/forgotten-password"].text)
+    pages["refused password"] = client.post(f"/welcome/{welcome}", data={"csrf_token": token, "password": "short"})
+    pages["reset asked"] = client.post("/forgotten-password", data={"csrf_token": token, "email": "x@example.org"})
+    assert pages["refused password"].status_code == 422 and pages[f"/welcome/{expired}"].status_code == 410
+    problems = {name: _unmarked(page.text, data) for name, page in pages.items()}
+    assert {name: found for name, found in problems.items() if found} == {}
+
+
 def test_api_error_messages_are_marked_for_translation(pseudo_app: Flask) -> None:
     client = pseudo_app.test_client()
     answers = [

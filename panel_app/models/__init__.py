@@ -26,7 +26,18 @@ from panel_app.models.meetings import (
     UpdateRequest,
 )
 from panel_app.models.outbox import EmailStatus, OutboxAttachment, OutboxEmail, SentEmail
-from panel_app.models.people import Agency, ApiToken, Partnership, Region, Role, User, UserSession
+from panel_app.models.people import (
+    AccountLink,
+    Agency,
+    ApiToken,
+    LinkPurpose,
+    LinkState,
+    Partnership,
+    Region,
+    Role,
+    User,
+    UserSession,
+)
 from panel_app.models.referrals import (
     AccessReason,
     ClosureReason,
@@ -47,6 +58,7 @@ __all__ = [
     "OUTSTANDING",
     "UNRESOLVED",
     "AccessReason",
+    "AccountLink",
     "Action",
     "ActionEscalation",
     "ActionStatus",
@@ -68,6 +80,8 @@ __all__ = [
     "GapSeverity",
     "GapStatus",
     "JourneyStage",
+    "LinkPurpose",
+    "LinkState",
     "LegalStatus",
     "MeetingSeries",
     "MeetingStatus",

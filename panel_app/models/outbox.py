@@ -27,6 +27,12 @@ class EmailStatus(enum.StrEnum):
     label = labels(QUEUED=_l("Queued"), SENT=_l("Sent"), FAILED=_l("Failed"))
 
 
+# Emails whose text holds a single-use sign-in link (an invitation, a password reset): whoever read
+# the text could follow the link in the person's place, so pages show how such an email stands but
+# never its text.
+SIGN_IN_LINK_KINDS = frozenset({"account.invitation", "account.password_reset"})
+
+
 class OutboxEmail(Base):
     """One email to one recipient: what, to whom, about which record, sent by whom, and how its
     delivery stands.
@@ -64,6 +70,11 @@ class OutboxEmail(Base):
     attachments: Mapped[list[OutboxAttachment]] = relationship(
         back_populates="email", cascade="all, delete-orphan", order_by="OutboxAttachment.id")
     sent_by = relationship("User")
+
+    @property
+    def text_shown(self) -> bool:
+        """Whether pages may show the email's text (not when it holds a sign-in link)."""
+        return self.kind not in SIGN_IN_LINK_KINDS
 
     @property
     def status(self) -> EmailStatus:

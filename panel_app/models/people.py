@@ -114,7 +114,9 @@ class User(UserMixin, Base):
     # Stored lower-cased (services.accounts normalises), so uniqueness is case-insensitive.
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(120))
-    password_hash: Mapped[str] = mapped_column(String(255))
+    # None until the person chooses a password through their invitation (or first sign-in) link:
+    # such an account cannot be signed in to with a password.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(TextEnum(Role))
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agency.id"), index=True)
     # The region a strategic lead oversees; empty for everyone else.
@@ -134,6 +136,12 @@ class User(UserMixin, Base):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
         return self.active
+
+    @property
+    def has_password(self) -> bool:
+        """Whether the person has chosen a password (an invited person has not, until they follow
+        their link)."""
+        return self.password_hash is not None
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role.value}>"
@@ -181,3 +189,63 @@ class UserSession(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     user: Mapped[User | None] = relationship()
+
+
+class LinkPurpose(enum.StrEnum):
+    """What a single-use account link is for."""
+
+    INVITATION = "invitation"
+    PASSWORD_RESET = "password_reset"
+    # The first administrator's, printed by ``flask create-admin``.
+    FIRST_SIGN_IN = "first_sign_in"
+
+    label = labels(INVITATION=_l("Invitation"), PASSWORD_RESET=_l("Password reset"),
+                   FIRST_SIGN_IN=_l("First sign-in"))
+
+
+class LinkState(enum.StrEnum):
+    """Whether a link can still be followed, and if not, why."""
+
+    LIVE = "live"
+    USED = "used"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+    label = labels(LIVE=_l("Waiting to be used"), USED=_l("Used"), REVOKED=_l("Cancelled"), EXPIRED=_l("Expired"))
+
+
+class AccountLink(Base):
+    """A single-use link that lets one person choose a password and sign in: an invitation, a
+    password reset, or the first administrator's first sign-in (``services.account_links``).
+
+    Only a SHA-256 digest of the link's secret is stored (like API tokens): reading this table
+    gives nobody a link that works. A link works once (``used_at``), until ``expires_at``, and not
+    after it is revoked (a newer link of the same purpose, the inviter revoking it, the person
+    deactivated, or their password chosen through another link).
+    """
+
+    __tablename__ = "account_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[LinkPurpose] = mapped_column(TextEnum(LinkPurpose))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    secret_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    # Who made it: the inviter; none for a reset the person asked for, or the command line's.
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+
+    def state(self, now: datetime | None = None) -> LinkState:
+        """Used and revoked first (they say what happened), then expired."""
+        if self.used_at is not None:
+            return LinkState.USED
+        if self.revoked_at is not None:
+            return LinkState.REVOKED
+        if self.expires_at <= (now or utcnow()):
+            return LinkState.EXPIRED
+        return LinkState.LIVE

@@ -1,9 +1,12 @@
-"""Accounts: passwords, sign-in, sessions, API tokens and calendar feed links, and ending them all."""
+"""Accounts: passwords, sign-in, sessions, API tokens and calendar feed links, and ending them all;
+choosing a password through a single-use link, and asking for one when the password is forgotten."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,10 +18,14 @@ from sqlalchemy import select, update
 
 from panel_app import audit, session_store
 from panel_app.errors import NotFound, RuleBroken
-from panel_app.models import Agency, ApiToken, Region, Role, User, UserSession, db, utcnow
+from panel_app.models import AccountLink, Agency, ApiToken, LinkPurpose, Region, Role, User, UserSession, db, utcnow
+from panel_app.services import account_links, outbox
 
-MAX_PASSWORD_LENGTH = 256
+# NCSC's guidance: a length rule and a check against the most common passwords, no rules of
+# composition (they make passwords harder to remember, not to guess). The upper bound only keeps
+# hashing cheap: a passphrase of several sentences still fits.
 MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1000
 
 
 def normalise_email(email: str) -> str:
@@ -53,6 +60,11 @@ def authenticate(email: str, password: str) -> User | None:
     if user is None or len(password) > MAX_PASSWORD_LENGTH:
         _spend_one_hash(hasher, password)
         audit.record("sign_in.failed", actor=None, attempted_email=email[:254] or None, detail={"reason": "unknown"})
+        return None
+    if user.password_hash is None:
+        # Invited, and has not chosen a password yet: no password is theirs.
+        _spend_one_hash(hasher, password)
+        audit.record("sign_in.failed", actor=None, attempted_email=email, detail={"reason": "no_password"})
         return None
     try:
         hasher.verify(user.password_hash, password)
@@ -200,12 +212,14 @@ def sign_out_everywhere_else(user: User, current: UserSession | None) -> tuple[i
 
 
 def end_everything(user: User, *, why: str, actor: User | None = None, keep: UserSession | None = None) -> None:
-    """End every session (but ``keep``) and every API token of the person: after a password change,
-    on deactivation, or when an admin ends them."""
+    """End every session (but ``keep``), every API token and every unused account link (an
+    invitation, a password reset) of the person: after a password change, on deactivation, or when
+    an admin ends them."""
     sessions = session_store.end_sessions(user, keep=keep)
     tokens = _revoke_all_api_tokens(user)
+    links = account_links.revoke_live(user)
     audit.record("sessions.ended", actor=actor, record_type="user", record_id=user.id,
-                 detail={"why": why, "sessions": sessions, "tokens": tokens})
+                 detail={"why": why, "sessions": sessions, "tokens": tokens, "links": links})
 
 
 def deactivate(user: User, *, actor: User | None = None) -> None:
@@ -226,7 +240,7 @@ def reactivate(user: User, *, actor: User | None = None) -> None:
 def change_password(user: User, new_password: str, *, keep: UserSession | None = None) -> None:
     """A new password; every other session and every API token of the person ends (whoever knew
     the old password is signed out)."""
-    _check_password(new_password)
+    check_new_password(new_password, email=user.email, name=user.name)
     user.password_hash = hash_password(new_password)
     end_everything(user, why="password_changed", actor=user if keep is not None else None, keep=keep)
     audit.record("user.password_changed", actor=user if keep is not None else None,
@@ -237,7 +251,7 @@ def change_own_password(user: User, current_password: str, new_password: str, *,
     """The person changes their own password, proving the current one first; their other sessions
     and API tokens end, this session goes on."""
     try:
-        _hasher().verify(user.password_hash, current_password[:MAX_PASSWORD_LENGTH])
+        _hasher().verify(user.password_hash or "", current_password[:MAX_PASSWORD_LENGTH])
     except (VerificationError, InvalidHashError):
         raise RuleBroken(_("Your current password is not right."),
                          {"current_password": _("Your current password is not right")}) from None
@@ -247,16 +261,48 @@ def change_own_password(user: User, current_password: str, new_password: str, *,
     change_password(user, new_password, keep=keep)
 
 
-def _check_password(password: str) -> None:
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    """The most common passwords (zxcvbn's list of 30,000, from leaked password sets), lower-cased.
+    Read once, when first needed."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(word.casefold() for word in FREQUENCY_LISTS["passwords"])
+
+
+def _squeezed(text: str) -> str:
+    return "".join(text.casefold().split())
+
+
+def check_new_password(password: str, *, email: str, name: str, field: str = "password") -> None:
+    """The password rule, for every password a person chooses (through a link or on their account
+    page): at least ``MIN_PASSWORD_LENGTH`` characters and at most ``MAX_PASSWORD_LENGTH``; not one
+    of the most common passwords; not the person's email address (or the part before the @) or name.
+    Case and spaces do not make a common password or one's own name a different one. A 422 naming
+    ``field`` says what to do instead."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise RuleBroken(
             _("A password needs at least %(count)d characters.", count=MIN_PASSWORD_LENGTH),
-            {"password": _("Use at least %(count)d characters", count=MIN_PASSWORD_LENGTH)},
+            {field: _("Use at least %(count)d characters", count=MIN_PASSWORD_LENGTH)},
         )
     if len(password) > MAX_PASSWORD_LENGTH:
         raise RuleBroken(
             _("A password can have at most %(count)d characters.", count=MAX_PASSWORD_LENGTH),
-            {"password": _("Use %(count)d characters or fewer", count=MAX_PASSWORD_LENGTH)},
+            {field: _("Use %(count)d characters or fewer", count=MAX_PASSWORD_LENGTH)},
+        )
+    squeezed = _squeezed(password)
+    if password.casefold() in _common_passwords() or squeezed in _common_passwords():
+        raise RuleBroken(
+            _("This password is one of the most common passwords, so it is easy to guess."),
+            {field: _("Choose a password that is harder to guess: this one is among the most common passwords. "
+                      "Three random words together work well")},
+        )
+    email = email.strip()
+    own = {_squeezed(email), _squeezed(email.partition("@")[0]), _squeezed(name)} - {""}
+    if squeezed in own:
+        raise RuleBroken(
+            _("A password cannot be your email address or your name."),
+            {field: _("Choose a password that is not your email address or your name")},
         )
 
 
@@ -270,30 +316,88 @@ def user_with_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalise_email(email)))
 
 
-# --- Creating accounts (demo data now, the admin pages later) ----------------------------------
+# --- Creating accounts (demo data; invitations are services.people) ----------------------------
 
 
 def create_user(
     *,
     email: str,
     name: str,
-    password: str,
+    password: str | None,
     role: Role,
     agency: Agency | None = None,
     region: Region | None = None,
 ) -> User:
-    """A new account. Agency staff need an agency; strategic leads a region."""
+    """A new account. Agency staff need an agency; strategic leads a region. With no password, the
+    person cannot sign in until they choose one through a single-use link."""
     email = normalise_email(email)
     if role is Role.AGENCY_STAFF and agency is None:
         raise RuleBroken(_("Agency staff must belong to an agency."), {"agency": _("Choose the agency")})
     if role is Role.STRATEGIC_LEAD and region is None:
         raise RuleBroken(_("A strategic lead oversees a region."), {"region": _("Choose the region")})
-    _check_password(password)
+    if password is not None:
+        check_new_password(password, email=email, name=name)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise RuleBroken(
             _("An account with this email address already exists."), {"email": _("Use another email address")}
         )
-    user = User(email=email, name=name, password_hash=hash_password(password), role=role, agency=agency, region=region)
+    user = User(email=email, name=name, password_hash=hash_password(password) if password is not None else None,
+                role=role, agency=agency, region=region)
     db.session.add(user)
     db.session.flush()
     return user
+
+
+# --- Single-use links: choosing a password, and asking for a reset ------------------------------
+
+# Links that welcome a person who has no password yet, and links that replace a forgotten one.
+WELCOME = frozenset({LinkPurpose.INVITATION, LinkPurpose.FIRST_SIGN_IN})
+RESET = frozenset({LinkPurpose.PASSWORD_RESET})
+
+
+def link_to_follow(secret: str, purposes: Collection[LinkPurpose]) -> AccountLink:
+    """The live link a page is about to ask a password for (404 unknown, 410 no longer usable)."""
+    return account_links.find(secret, purposes)
+
+
+def choose_password(secret: str, purposes: Collection[LinkPurpose], password: str) -> User:
+    """The person of a live link chooses their password (the password rule applies) and is signed
+    in by the caller. The link is used up, and so is every other link of theirs. After a reset,
+    every session and API token they had ends: whoever knew the old password is signed out."""
+    link = account_links.find(secret, purposes)
+    user = link.user
+    check_new_password(password, email=user.email, name=user.name)
+    account_links.use(link)
+    resetting = user.has_password
+    user.password_hash = hash_password(password)
+    if resetting:
+        end_everything(user, why="password_reset")
+    else:
+        account_links.revoke_live(user)
+    user.last_signed_in_at = utcnow()
+    audit.record("account_link.used", actor=user, record_type="user", record_id=user.id,
+                 detail={"purpose": link.purpose.value, "link_id": link.id})
+    audit.record("sign_in", actor=user, detail={"through": link.purpose.value})
+    return user
+
+
+def request_password_reset(email: str) -> None:
+    """"Forgotten your password?": email a reset link to an active account that signs in with a
+    password. The caller answers the same whether or not one was sent, and this does the same work
+    either way (a secret, and the email's text), so that neither the answer nor its time tells
+    whether the address has an account."""
+    email = normalise_email(email)[:254]
+    user = db.session.scalar(select(User).where(User.email == email)) if email else None
+    secret = secrets.token_urlsafe(32)
+    if user is None or not user.active or not user.has_password:
+        outbox.render_email("password_reset.txt", person=User(email=email, name=""), secret=secret,
+                            expires_at=utcnow() + account_links.lifetime(LinkPurpose.PASSWORD_RESET))
+        why = "unknown" if user is None else "inactive" if not user.active else "no_password"
+        audit.record("password_reset.requested", actor=None, attempted_email=email or None,
+                     detail={"sent": False, "reason": why})
+        return
+    secret, link = account_links.issue(user, LinkPurpose.PASSWORD_RESET, by=None)
+    outbox.queue_template("password_reset.txt", user.email, kind="account.password_reset", about=("user", user.id),
+                          person=user, secret=secret, expires_at=link.expires_at)
+    audit.record("password_reset.requested", actor=None, attempted_email=email, record_type="user",
+                 record_id=user.id, detail={"sent": True, "link_id": link.id})

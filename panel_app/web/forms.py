@@ -48,6 +48,7 @@ from panel_app.models import (
 )
 from panel_app.pathways import Pathway
 from panel_app.services import gaps as gap_rules
+from panel_app.services.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from panel_app.services import referrals as referral_rules
 from panel_app.web.widgets import (
     CheckboxesInput,
@@ -219,6 +220,11 @@ def apply_problems(form: FlaskForm, error: PanelError, names: dict[str, str] | N
 # --- Signing in ---------------------------------------------------------------------------------
 
 
+def _password_length() -> Length:
+    return Length(max=MAX_PASSWORD_LENGTH,
+                  message=_l("Password must be %(count)d characters or fewer", count=MAX_PASSWORD_LENGTH))
+
+
 class SignInForm(PanelForm):
     email = EmailField(
         _l("Email address"),
@@ -233,10 +239,38 @@ class SignInForm(PanelForm):
         widget=PasswordInput(),
         validators=[
             InputRequired(message=_l("Enter your password")),
-            Length(max=256, message=_l("Password must be 256 characters or fewer")),
+            _password_length(),
         ],
     )
     submit = SubmitField(_l("Sign in"), widget=SubmitInput())
+
+
+class ChoosePasswordForm(PanelForm):
+    """Following an invitation, reset or first sign-in link. One field, shown or hidden by its own
+    button (GOV.UK's pattern: no second box to type it again)."""
+
+    password = PasswordField(
+        _l("Password"),
+        widget=PasswordInput(),
+        description=_l("At least %(count)d characters. Three or more random words together are strong and easy "
+                       "to remember. Not a common password, your email address or your name.",
+                       count=MIN_PASSWORD_LENGTH),
+        validators=[InputRequired(message=_l("Enter a password")), _password_length()],
+    )
+    submit = SubmitField(_l("Save password and sign in"), widget=SubmitInput())
+
+
+class ForgottenPasswordForm(PanelForm):
+    email = EmailField(
+        _l("Email address"),
+        widget=TextInput(),
+        description=_l("The address you sign in with"),
+        validators=[
+            InputRequired(message=_l("Enter your email address")),
+            Length(max=254, message=_l("Email address must be 254 characters or fewer")),
+        ],
+    )
+    submit = SubmitField(_l("Send me a reset link"), widget=SubmitInput())
 
 
 # --- Referrals ----------------------------------------------------------------------------------
@@ -687,13 +721,13 @@ class RevokeTokenForm(PanelForm):
 class ChangePasswordForm(PanelForm):
     current_password = PasswordField(
         _l("Current password"), widget=PasswordInput(),
-        validators=[InputRequired(_l("Enter your current password")),
-                    Length(max=256, message=_l("Password must be 256 characters or fewer"))],
+        validators=[InputRequired(_l("Enter your current password")), _password_length()],
     )
     new_password = PasswordField(
         _l("New password"), widget=PasswordInput(),
-        validators=[InputRequired(_l("Enter a new password")),
-                    Length(max=256, message=_l("Password must be 256 characters or fewer"))],
+        description=_l("At least %(count)d characters. Not a common password, your email address or your name.",
+                       count=MIN_PASSWORD_LENGTH),
+        validators=[InputRequired(_l("Enter a new password")), _password_length()],
     )
     submit = SubmitField(_l("Change password"), widget=SubmitInput())
 
