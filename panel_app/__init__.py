@@ -69,6 +69,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from panel_app.api import api
     from panel_app.web.account import account
+    from panel_app.web.agencies import agencies
     from panel_app.web.auth import auth
     from panel_app.web.home import home
     from panel_app.web.actions import actions
@@ -77,12 +78,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from panel_app.web.gaps import gaps
     from panel_app.web.meetings import meetings
     from panel_app.web.meta import meta
+    from panel_app.web.partnerships import partnerships
+    from panel_app.web.people import people
     from panel_app.web.referrals import referrals
 
     # Every <int:...> in a URL is a record id: bounded, so a huge number is a 404, not an overflow.
     app.url_map.converters["int"] = doors.RecordIdConverter
 
-    for blueprint in (meta, auth, account, home, referrals, meetings, actions, gaps, calendar, emails, api):
+    for blueprint in (meta, auth, account, home, referrals, meetings, actions, gaps, calendar, emails, people,
+                      agencies, partnerships, api):
         app.register_blueprint(blueprint)
     csrf.exempt(api)  # the API authenticates with bearer tokens, never with cookies
 

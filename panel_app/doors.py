@@ -43,6 +43,7 @@ from panel_app.services import accounts, outbox
 from panel_app.services import actions as action_service
 from panel_app.services import gaps as gap_service
 from panel_app.services import meetings as meeting_service
+from panel_app.services import people as people_service
 from panel_app.services import referrals as referral_service
 
 log = logging.getLogger(__name__)
@@ -565,6 +566,11 @@ def load_action(action_id: int, step: str | None = None) -> Action:
 def load_gap(gap_id: int, step: str | None = None) -> ServiceGap:
     """A service gap of the caller's partnerships (or region), which the caller may take ``step`` on."""
     return _authorised(gap_service.get_gap(actor(), gap_id), policy.GAP_STEPS, step)
+
+
+def load_person(person_id: int, step: str | None = None) -> User:
+    """A person whose account the caller looks after, on whose account the caller may take ``step``."""
+    return _authorised(people_service.get_person(actor(), person_id), policy.PERSON_STEPS, step)
 
 
 def _authorised(record: LoadedT, table: policy.StepTable, step: str | None) -> LoadedT:

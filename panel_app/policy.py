@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
 
 from panel_app.clock import today
 from panel_app.errors import Forbidden, RuleBroken
@@ -224,6 +224,21 @@ ROUTE_RULES: dict[str, RouteRule] = {
     "api.meeting_minutes": SIGNED_IN,
     # Emails that have not gone: each person sees those policy.visible_emails allows.
     "emails.undelivered": SIGNED_IN,
+    # Running the installation: people's accounts are the administrator's; a broker may invite the
+    # staff of their partnerships' member agencies (PERSON_STEPS and the invitable_* scopes say whom).
+    "people.index": only(Role.ADMIN),
+    "people.show": only(Role.ADMIN),
+    "people.invite": only(Role.ADMIN, Role.BROKER),
+    "people.resend_invitation": only(Role.ADMIN),
+    "people.revoke_invitation": only(Role.ADMIN),
+    "people.deactivate": only(Role.ADMIN),
+    "people.reactivate": only(Role.ADMIN),
+    "agencies.index": only(Role.ADMIN),
+    "agencies.new": only(Role.ADMIN),
+    "agencies.edit": only(Role.ADMIN),
+    "partnerships.index": only(Role.ADMIN),
+    "partnerships.new": only(Role.ADMIN),
+    "partnerships.edit": only(Role.ADMIN),
 }
 
 
@@ -240,6 +255,13 @@ def can_get_gap_report(user: User) -> bool:
 def runs_installation(user: User) -> bool:
     """An admin: manages the installation (people, partnerships), works in no partnership."""
     return user.role is Role.ADMIN
+
+
+def require_runs_installation(user: User) -> None:
+    """What a service changing the installation (agencies, partnerships) calls first: 403 for
+    anyone but an administrator."""
+    if not runs_installation(user):
+        raise Forbidden(str(_l("Only an administrator can do this.")))
 
 
 def oversees_region(user: User) -> bool:
@@ -1090,6 +1112,11 @@ def managed_people(user: User) -> Select[tuple[User]]:
     return select(User).where(false())
 
 
+def possible_brokers() -> Select[tuple[User]]:
+    """The people an administrator may name as a partnership's brokers: active brokers."""
+    return select(User).where(User.role == Role.BROKER, User.active.is_(True)).order_by(User.name)
+
+
 def installation_runners() -> Select[tuple[User]]:
     """The active administrators (``flask create-admin`` makes the first only while there is none)."""
     return select(User).where(User.role == Role.ADMIN, User.active.is_(True)).order_by(User.id)
@@ -1121,6 +1148,25 @@ def _why_not_waiting(person: User) -> Any:
               "from the sign-in page.")
 
 
+def _is_admin(user: User, person: User) -> bool:
+    return user.role is Role.ADMIN
+
+
+def _deactivatable(person: User) -> bool:
+    """Active, and not the last active administrator (who alone could reactivate anyone)."""
+    if not person.active:
+        return False
+    return person.role is not Role.ADMIN or db.session.scalar(
+        select(func.count()).select_from(installation_runners().where(User.id != person.id).subquery())) > 0
+
+
+def _why_not_deactivatable(person: User) -> Any:
+    if not person.active:
+        return _l("This account is already deactivated.")
+    return _l("This is the last active administrator: invite or reactivate another administrator before "
+              "deactivating this one.")
+
+
 def _has_live_invitation(person: User) -> bool:
     now = utcnow()
     return _waiting_to_join(person) and db.session.scalar(select(AccountLink.id).where(
@@ -1146,6 +1192,11 @@ PERSON_STEPS: dict[str, Step[User]] = {
                                  "already revoked."),
                               _l("Only an administrator, or a broker of this person's agency's partnerships, "
                                  "can do this.")),
+    # Ending and restoring someone's access is the administrator's alone.
+    "deactivate": Step(_is_admin, _deactivatable, _why_not_deactivatable,
+                       _l("Only an administrator can deactivate an account.")),
+    "reactivate": Step(_is_admin, lambda person: not person.active, _l("This account is already active."),
+                       _l("Only an administrator can reactivate an account.")),
 }
 
 

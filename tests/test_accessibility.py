@@ -66,6 +66,16 @@ PAGES = [
     ("lead.wales", "/gaps/{gap}"),
     ("lead.wales", "/gaps/{gap}/respond"),
     ("lead.wales", "/gaps/dashboard"),
+    ("admin", "/"),
+    ("admin", "/admin/people/"),
+    ("admin", "/admin/people/{person}"),
+    ("admin", "/admin/people/{person}/deactivate"),
+    ("admin", "/admin/people/invite"),
+    ("admin", "/admin/agencies/"),
+    ("admin", "/admin/agencies/new"),
+    ("admin", "/admin/partnerships/"),
+    ("admin", "/admin/partnerships/new"),
+    ("broker.north", "/admin/people/invite"),
 ]
 # Forms sent empty, to check the page with its error summary and error messages.
 FORMS_WITH_ERRORS = [
@@ -73,12 +83,15 @@ FORMS_WITH_ERRORS = [
     ("broker.north", "/gaps/new", "Log the gap"),
     ("broker.north", "/meetings/new", "Schedule meeting"),
     ("broker.north", "/account/", "Change password"),
+    ("admin", "/admin/people/invite", "Send invitation"),
+    ("admin", "/admin/agencies/new", "Save agency"),
+    ("admin", "/admin/partnerships/new", "Save partnership"),
 ]
 
 
 def _records(live_server: LiveServer) -> dict[str, int]:
     """Records of the Conwy & Denbighshire demo partnership that housing, too, may see."""
-    from panel_app.models import Action, MeetingStatus, PanelMeeting, Partnership, ServiceGap, db
+    from panel_app.models import Action, MeetingStatus, PanelMeeting, Partnership, ServiceGap, User, db
 
     with live_server.app.app_context():
         conwy = db.session.scalar(select(Partnership).where(Partnership.name == "Conwy & Denbighshire"))
@@ -90,7 +103,8 @@ def _records(live_server: LiveServer) -> dict[str, int]:
         gap = db.session.scalar(select(ServiceGap.id).where(ServiceGap.partnership_id == conwy.id,
                                                             ServiceGap.logged_by_agency.has(name=housing_action
                                                                                             .owner_agency.name)))
-        return {"referral": housing_action.referral_id, "action": housing_action.id, "gap": gap,
+        housing_worker = db.session.scalar(select(User.id).where(User.email == "housing.conwy@demo.test"))
+        return {"person": housing_worker, "referral": housing_action.referral_id, "action": housing_action.id, "gap": gap,
                 "meeting": meetings[MeetingStatus.SCHEDULED], "held": meetings[MeetingStatus.HELD]}
 
 

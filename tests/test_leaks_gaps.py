@@ -381,6 +381,9 @@ def lead_urls(app: Flask, world: World, token: str) -> Iterator[str]:
         "gap_id": list(world.gaps.values()), "referral_id": list(world.referrals.values()),
         "action_id": world.actions, "meeting_id": [world.meeting_id], "item_id": world.items,
         "token": [token], "secret": ["not-an-account-link"],  # a single-use link nobody was sent
+        # The administrator's pages: a lead is refused them, whichever record they name.
+        "person_id": list(world.users.values()), "agency_id": list(world.agencies.values()),
+        "partnership_id": list(world.partnerships.values()),
     }
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if "GET" not in rule.methods or rule.endpoint == "static":

@@ -90,6 +90,8 @@ NOT_ACCESS_DECISIONS = {
     ("panel_app/services/meetings.py", "if item.referral.status is ReferralStatus.ACCEPTED:"):
         "a consequence of a meeting being held (a case discussed for the first time becomes active), "
         "not a step anyone takes",
+    ("panel_app/services/people.py", "query = query.where(User.role == filters.role)"):
+        "the people list's filter on the role the administrator asked for, within policy.managed_people",
     ("panel_app/services/dashboard.py", ".where(gaps.c.status == GapStatus.ESCALATED.value)"):
         "a figure (escalations waiting), counted in SQL on an aliased table within the person's scope",
 }

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Table, UniqueConstraint, event
+from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Table, UniqueConstraint, event, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from agencies import AGENCY_TYPES, AgencyType, agency_type
@@ -64,6 +64,11 @@ class Agency(Base):
     contact_email: Mapped[str | None] = mapped_column(String(254))
     # The agency's lead (a manager): the second step when one of its actions stays overdue.
     lead_contact_email: Mapped[str | None] = mapped_column(String(254))
+    # Where it works (a county, a city): tells apart agencies of the same kind in different places.
+    area: Mapped[str | None] = mapped_column(String(120))
+    # An agency that no longer works with the partnerships stays on record (its past referrals and
+    # actions name it) but is marked inactive.
+    active: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     partnerships: Mapped[list[Partnership]] = relationship(

@@ -228,13 +228,15 @@ def deactivate(user: User, *, actor: User | None = None) -> None:
     user.active = False
     user.calendar_token_digest = None
     end_everything(user, why="deactivated", actor=actor)
-    audit.record("user.deactivated", actor=actor, record_type="user", record_id=user.id)
+    audit.record("user.deactivated", actor=actor, record_type="user", record_id=user.id,
+                 detail={"before": {"active": True}, "after": {"active": False}})
 
 
 def reactivate(user: User, *, actor: User | None = None) -> None:
     """The person can sign in again (afresh: nothing from before deactivation works again)."""
     user.active = True
-    audit.record("user.reactivated", actor=actor, record_type="user", record_id=user.id)
+    audit.record("user.reactivated", actor=actor, record_type="user", record_id=user.id,
+                 detail={"before": {"active": False}, "after": {"active": True}})
 
 
 def change_password(user: User, new_password: str, *, keep: UserSession | None = None) -> None:

@@ -11,20 +11,25 @@ leaves only once the change is committed, and never if it is not.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask_babel import gettext as _
-from sqlalchemy import Select, select
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from panel_app import audit, policy
+from panel_app import session_store
 from panel_app.errors import NotFound, RuleBroken
-from panel_app.models import AccountLink, Agency, LinkPurpose, Partnership, Region, Role, User, db
-from panel_app.services import account_links, outbox
+from panel_app.models import AccountLink, Agency, LinkPurpose, OutboxEmail, Partnership, Region, Role, User, db
+from panel_app.models.people import partnership_agency, partnership_broker
+from panel_app.services import account_links, accounts, outbox
 from panel_app.services.accounts import normalise_email
-from panel_app.services.base import Problems
+from panel_app.services.base import Problems, page_of
 
 EMAIL_MAX = 254
 NAME_MAX = 120
@@ -62,13 +67,20 @@ def _email_and_name(problems: Problems, email: str, name: str) -> tuple[str, str
     return email, name
 
 
-def _email_problem(email: str) -> str | None:
-    if not email:
-        return _("Enter their email address")
+def email_shape_problem(email: str) -> str | None:
+    """What is wrong with the shape of an address given (too long, not like name@example.org)."""
     if len(email) > EMAIL_MAX:
         return _("Email address must be %(count)d characters or fewer", count=EMAIL_MAX)
     if not _EMAIL_SHAPE.fullmatch(email):
         return _("Enter an email address in the correct format, like name@example.org")
+    return None
+
+
+def _email_problem(email: str) -> str | None:
+    if not email:
+        return _("Enter their email address")
+    if (problem := email_shape_problem(email)) is not None:
+        return problem
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         return _("Someone already has an account with this email address")
     return None
@@ -159,15 +171,37 @@ def _send_invitation(actor: User, person: User) -> AccountLink:
     """A new invitation link for the person (their earlier ones stop working), in an email from the
     inviter naming the role, the agency, the partnerships or region and when the link expires."""
     secret, link = account_links.issue(person, LinkPurpose.INVITATION, by=actor)
+    outbox.queue_template("invitation.txt", person.email, kind="account.invitation", about=("user", person.id),
+                          sent_by=actor, person=person, inviter=actor, partnerships=_partnerships_of(person),
+                          secret=secret, expires_at=link.expires_at)
+    return link
+
+
+def _partnerships_of(person: User) -> list[Partnership]:
+    """The partnerships a person works in: those they broker, or those their agency sits on."""
     shape = policy.account_shape(person.role)
     partnerships = (person.brokered_partnerships if shape.brokers_partnerships
                     else person.agency.partnerships if shape.works_in_agency_partnerships and person.agency
                     else [])
-    outbox.queue_template("invitation.txt", person.email, kind="account.invitation", about=("user", person.id),
-                          sent_by=actor, person=person, inviter=actor,
-                          partnerships=sorted(partnerships, key=lambda partnership: partnership.name), secret=secret,
-                          expires_at=link.expires_at)
-    return link
+    return sorted(partnerships, key=lambda partnership: partnership.name)
+
+
+@dataclass(frozen=True)
+class InvitationChoices:
+    """What the actor may name in an invitation (also the people list's filters)."""
+
+    roles: list[Role]
+    agencies: list[Agency]
+    partnerships: list[Partnership]
+    regions: list[Region]
+
+
+def invitation_choices(actor: User) -> InvitationChoices:
+    invitable = policy.invitable_roles(actor)
+    return InvitationChoices(roles=[role for role in Role if role in invitable],
+                             agencies=list(db.session.scalars(policy.invitable_agencies(actor))),
+                             partnerships=list(db.session.scalars(policy.invitable_partnerships(actor))),
+                             regions=list(db.session.scalars(policy.invitable_regions(actor))))
 
 
 def get_person(actor: User, person_id: int) -> User:
@@ -199,6 +233,106 @@ def revoke_invitation(actor: User, person: User) -> int:
     audit.record("person.invitation_revoked", actor=actor, record_type="user", record_id=person.id,
                  detail={"before": {"live_links": revoked}, "after": {"live_links": 0}})
     return revoked
+
+
+# --- Finding people and ending or restoring their access -----------------------------------------
+
+
+class AccountState(enum.StrEnum):
+    """Where an account stands: signing in, waiting for its invitation to be used, or switched off."""
+
+    ACTIVE = "active"
+    INVITED = "invited"
+    DEACTIVATED = "deactivated"
+
+    @property
+    def label(self) -> str:
+        return str({"active": _l("Active"), "invited": _l("Invited"), "deactivated": _l("Deactivated")}[self.value])
+
+    @property
+    def tag_class(self) -> str:
+        return {"active": "govuk-tag--green", "invited": "govuk-tag--blue", "deactivated": "govuk-tag--grey"}[self.value]
+
+
+def state_of(person: User) -> AccountState:
+    if not person.active:
+        return AccountState.DEACTIVATED
+    return AccountState.ACTIVE if person.has_password else AccountState.INVITED
+
+
+@dataclass(frozen=True)
+class PeopleFilters:
+    search: str | None = None
+    role: Role | None = None
+    agency_id: int | None = None
+    partnership_id: int | None = None
+    state: AccountState | None = None
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, its own wildcards taken literally."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def find_people(actor: User, filters: PeopleFilters, *, page: int = 1, per_page: int = 25) -> tuple[list[User], int]:
+    """A page of the people whose accounts the actor looks after, matching the filters (in SQL), and
+    how many match in all. "In a partnership" is brokering it, or working for one of its member
+    agencies."""
+    query = policy.managed_people(actor)
+    if filters.search:
+        pattern = _like(filters.search)
+        query = query.where(or_(func.lower(User.name).like(pattern, escape="\\"),
+                                func.lower(User.email).like(pattern, escape="\\")))
+    if filters.role is not None:
+        query = query.where(User.role == filters.role)
+    if filters.agency_id is not None:
+        query = query.where(User.agency_id == filters.agency_id)
+    if filters.partnership_id is not None:
+        brokers = select(partnership_broker.c.user_id).where(
+            partnership_broker.c.partnership_id == filters.partnership_id)
+        members = select(partnership_agency.c.agency_id).where(
+            partnership_agency.c.partnership_id == filters.partnership_id)
+        query = query.where(or_(User.id.in_(brokers), User.agency_id.in_(members)))
+    if filters.state is AccountState.DEACTIVATED:
+        query = query.where(User.active.is_(False))
+    elif filters.state is AccountState.ACTIVE:
+        query = query.where(User.active.is_(True), User.password_hash.is_not(None), User.password_hash != "")
+    elif filters.state is AccountState.INVITED:
+        query = query.where(User.active.is_(True), or_(User.password_hash.is_(None), User.password_hash == ""))
+    return page_of(query.order_by(func.lower(User.name), User.id), page=page, per_page=per_page)
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    """What the person's page says about their account beyond the record itself."""
+
+    state: AccountState
+    partnerships: list[Partnership]  # those they broker, or their agency sits on
+    live_sessions: int
+    emails: list[OutboxEmail]  # only their subject and dates are shown: the text holds a sign-in link
+
+
+def account_facts(person: User) -> AccountFacts:
+    emails = list(db.session.scalars(
+        select(OutboxEmail).where(OutboxEmail.record_type == "user", OutboxEmail.record_id == person.id,
+                                  OutboxEmail.kind.like("account.%"))
+        .order_by(OutboxEmail.created_at.desc(), OutboxEmail.id.desc())))
+    return AccountFacts(state=state_of(person), partnerships=_partnerships_of(person),
+                        live_sessions=len(session_store.live_sessions(person)), emails=emails)
+
+
+def deactivate(actor: User, person: User) -> None:
+    """The person can no longer sign in; their sessions and API tokens stop working at their next
+    request. Never the last active administrator (nobody could then run the installation)."""
+    policy.require_step(actor, policy.PERSON_STEPS, "deactivate", person)
+    accounts.deactivate(person, actor=actor)
+
+
+def reactivate(actor: User, person: User) -> None:
+    """The person can sign in again (with a password they had, or through a new invitation)."""
+    policy.require_step(actor, policy.PERSON_STEPS, "reactivate", person)
+    accounts.reactivate(person, actor=actor)
 
 
 # --- The first administrator ----------------------------------------------------------------------

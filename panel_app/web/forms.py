@@ -45,6 +45,7 @@ from panel_app.models import (
     NeedRating,
     NotDoneReason,
     ReferralStatus,
+    Role,
 )
 from panel_app.pathways import Pathway
 from panel_app.services import gaps as gap_rules
@@ -258,6 +259,100 @@ class ChoosePasswordForm(PanelForm):
         validators=[InputRequired(message=_l("Enter a password")), _password_length()],
     )
     submit = SubmitField(_l("Save password and sign in"), widget=SubmitInput())
+
+
+# --- People ------------------------------------------------------------------------------------
+
+
+class PeopleFilterForm(PanelForm):
+    """The people list's search and filters (a GET form: nothing changes, so no CSRF token). The
+    agency and partnership choices are set by the page."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Search by name or email"), widget=TextInput(), validators=[Optional(), _too_long(100)])
+    role = ChoiceSelect(_l("Role"), choices=[], widget=Select(), validators=[Optional()])
+    agency = ChoiceSelect(_l("Agency"), coerce=int, choices=[], widget=Select(), validators=[Optional()])
+    partnership = ChoiceSelect(_l("Partnership"), coerce=int, choices=[], widget=Select(), validators=[Optional()])
+    state = ChoiceSelect(_l("Account"), choices=[], widget=Select(), validators=[Optional()])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.role.choices = [("", _("Any role"))] + choices(Role)
+        self.state.choices = [("", _("Any state"))] + [
+            ("active", _("Active")), ("invited", _("Invited")), ("deactivated", _("Deactivated"))]
+
+
+class InviteForm(PanelForm):
+    """Inviting someone: the role's choices are those the inviter may invite into, the agency,
+    partnership and region choices those they may name (set by the page)."""
+
+    email = EmailField(_l("Email address"), widget=TextInput(), description=_l("Their work email address"),
+                       validators=[InputRequired(message=_l("Enter their email address")), _too_long(254)])
+    name = StringField(_l("Full name"), widget=TextInput(),
+                       validators=[InputRequired(message=_l("Enter their name")), _too_long(120)])
+    role = ChoiceRadio(_l("Role"), choices=[], widget=RadioInput(),
+                       validators=[InputRequired(message=_l("Choose their role"))])
+    agency_id = ChoiceSelect(_l("Agency"), coerce=int, choices=[], widget=Select(),
+                             description=_l("Agency staff only"), validators=[Optional()])
+    partnership_ids = ChoiceCheckboxes(_l("Partnerships"), coerce=int, choices=[], widget=CheckboxesInput(),
+                                       description=_l("Brokers: the partnerships they broker. Agency staff: "
+                                                      "partnerships their agency sits on (optional)."))
+    region_id = ChoiceSelect(_l("Region"), coerce=int, choices=[], widget=Select(),
+                             description=_l("Strategic leads only"), validators=[Optional()])
+    submit = SubmitField(_l("Send invitation"), widget=SubmitInput())
+
+
+class AgencyForm(PanelForm):
+    """Adding or changing an agency; the type's choices are the modules of ``agencies/``."""
+
+    name = StringField(_l("Name"), widget=TextInput(),
+                       validators=[InputRequired(message=_l("Enter the agency's name")), _too_long(160)])
+    type = ChoiceSelect(_l("Type of agency"), choices=[], widget=Select(),
+                        validators=[InputRequired(message=_l("Choose the type of agency"))],
+                        invalid_message=_l("Choose one of the types of agency listed"))
+    area = StringField(_l("Area (optional)"), widget=TextInput(), description=_l("Where it works, like Flintshire"),
+                       validators=[Optional(), _too_long(120)])
+    contact_email = EmailField(_l("Team email address (optional)"), widget=TextInput(),
+                               description=_l("Where invitations, meeting packs and reminders go: a team inbox"),
+                               validators=[Optional(), _too_long(254)])
+    lead_contact_email = EmailField(_l("Lead contact email address (optional)"), widget=TextInput(),
+                                    description=_l("The manager told when one of the agency's actions stays overdue"),
+                                    validators=[Optional(), _too_long(254)])
+    active = BooleanField(_l("The agency is active"), widget=CheckboxInput(), default=True,
+                          description=_l("Untick when it no longer works with the partnerships; its records stay"))
+    submit = SubmitField(_l("Save agency"), widget=SubmitInput())
+
+
+class PartnershipForm(PanelForm):
+    """Adding or changing a partnership; the agency and broker choices are set by the page."""
+
+    name = StringField(_l("Name"), widget=TextInput(),
+                       validators=[InputRequired(message=_l("Enter the partnership's name")), _too_long(160)])
+    area = StringField(_l("Area"), widget=TextInput(), description=_l("The area the panel covers, like Flintshire"),
+                       validators=[InputRequired(message=_l("Enter the area the partnership covers")),
+                                   _too_long(160)])
+    region = StringField(_l("Region"), widget=TextInput(),
+                         description=_l("The region its strategic leads oversee, like Wales. A new name adds a "
+                                        "region."),
+                         validators=[InputRequired(message=_l("Enter the region it belongs to")), _too_long(120)])
+    agency_ids = ChoiceCheckboxes(_l("Member agencies"), coerce=int, choices=[], widget=CheckboxesInput(),
+                                  invalid_message=_l("Choose only agencies listed"))
+    broker_ids = ChoiceCheckboxes(_l("Brokers"), coerce=int, choices=[], widget=CheckboxesInput(),
+                                  description=_l("They triage the partnership's referrals and run its meetings"),
+                                  invalid_message=_l("Choose only brokers listed"))
+    without_broker = BooleanField(_l("I understand the partnership will have no broker for now"),
+                                  widget=CheckboxInput())
+    stages = TextAreaField(_l("Journey stages (optional)"), widget=TextArea(),
+                           description=_l("One stage a line, in order. Leave empty for the five Kalix stages."),
+                           validators=[Optional(), _too_long(3000)])
+    submit = SubmitField(_l("Save partnership"), widget=SubmitInput())
+
+
+class PersonStepForm(PanelForm):
+    """A button that changes someone's account (deactivate, resend an invitation): only the CSRF
+    token; the person is in the URL."""
 
 
 class ForgottenPasswordForm(PanelForm):

@@ -38,6 +38,9 @@ NAVIGATION = (
     NavItem("gaps.review", _l("Escalated gaps")),
     NavItem("gaps.register", _l("Service gaps")),
     NavItem("gaps.dashboard", _l("Dashboard")),
+    NavItem("people.index", _l("People")),
+    NavItem("agencies.index", _l("Agencies")),
+    NavItem("partnerships.index", _l("Partnerships")),
 )
 
 
