@@ -633,6 +633,31 @@ def live_server(databases: FreshDatabases) -> Iterator[LiveServer]:
         db.engine.dispose()
 
 
+@pytest.fixture
+def inbox(live_server: LiveServer) -> Iterator[CapturedMail]:
+    """A real SMTP server on loopback for the live server: what the app sends from now on. The demo's
+    own emails waited in the outbox for a mail server; they go first, unread."""
+    from aiosmtpd.controller import Controller
+
+    from panel_app.services import outbox
+
+    collector = _Collector()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    live_server.app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+    with live_server.app.app_context():
+        outbox.deliver_due(limit=10_000)
+    collector.messages.clear()
+    try:
+        yield CapturedMail(collector.messages)
+    finally:
+        live_server.app.config.update(MAIL_SERVER="")
+        controller.stop()
+
+
 def signed_in_page(browser: Any, server: LiveServer, email: str, **context_options: Any) -> Any:
     """A page of a new browser context, signed in through the real sign-in page as ``email``."""
     options = {"viewport": {"width": 1280, "height": 900}, **context_options}

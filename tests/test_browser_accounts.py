@@ -6,12 +6,8 @@ link is read out of the caught message and followed in the browser.
 from __future__ import annotations
 
 import re
-import socket
 import uuid
-from collections.abc import Iterator
-from email import policy as email_policy
 from email.message import EmailMessage
-from email.parser import BytesParser
 from urllib.parse import urlsplit
 
 import pytest
@@ -21,42 +17,13 @@ from sqlalchemy import select
 from panel_app.extensions import db
 from panel_app.models import Agency, Role
 from panel_app.services import accounts, outbox, people
-from tests.conftest import ARTIFACTS, LiveServer
+from tests.conftest import ARTIFACTS, CapturedMail, LiveServer
 
 pytestmark = pytest.mark.browser
 
 CHOSEN = "marram dune lifeboat evening"
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.messages.append(BytesParser(policy=email_policy.default).parsebytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def inbox(live_server: LiveServer) -> Iterator[_Inbox]:
-    from aiosmtpd.controller import Controller
-
-    collector = _Inbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(collector, hostname="127.0.0.1", port=port)
-    controller.start()
-    live_server.app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
-    # The demo's own emails waited in the outbox for a mail server: let them go first, unread.
-    with live_server.app.app_context():
-        outbox.deliver_due(limit=10_000)
-    collector.messages.clear()
-    try:
-        yield collector
-    finally:
-        live_server.app.config.update(MAIL_SERVER="")
-        controller.stop()
 
 
 def _path_of_link(message: EmailMessage, route: str) -> str:
@@ -65,7 +32,7 @@ def _path_of_link(message: EmailMessage, route: str) -> str:
 
 
 def test_an_invited_worker_follows_the_emailed_link_chooses_a_password_and_lands_signed_in(
-        live_server: LiveServer, browser, inbox: _Inbox) -> None:
+        live_server: LiveServer, browser, inbox: CapturedMail) -> None:
     app = live_server.app
     address = f"new.housing.{uuid.uuid4().hex[:6]}@demo.test"
     with app.app_context():
@@ -99,7 +66,7 @@ def test_an_invited_worker_follows_the_emailed_link_chooses_a_password_and_lands
     page.context.close()
 
 
-def test_a_forgotten_password_is_reset_in_the_browser(live_server: LiveServer, browser, inbox: _Inbox) -> None:
+def test_a_forgotten_password_is_reset_in_the_browser(live_server: LiveServer, browser, inbox: CapturedMail) -> None:
     app = live_server.app
     address = f"forgot.{uuid.uuid4().hex[:6]}@demo.test"
     with app.app_context():

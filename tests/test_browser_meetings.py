@@ -7,12 +7,8 @@ caught by an SMTP server on loopback) with no other agency's young people in the
 from __future__ import annotations
 
 import io
-import socket
-from collections.abc import Iterator
 from datetime import timedelta
-from email import policy as email_policy
 from email.message import EmailMessage
-from email.parser import BytesParser
 
 import pypdf
 import pytest
@@ -35,39 +31,6 @@ from panel_app.services.clock import today
 from tests.conftest import ARTIFACTS, LiveServer, signed_in_page
 
 pytestmark = pytest.mark.browser
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.messages.append(BytesParser(policy=email_policy.default).parsebytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def inbox(live_server: LiveServer) -> Iterator[_Inbox]:
-    from aiosmtpd.controller import Controller
-
-    collector = _Inbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(collector, hostname="127.0.0.1", port=port)
-    controller.start()
-    live_server.app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
-    # The demo's own emails waited in the outbox for a mail server: let them go first, unread.
-    from panel_app.services import outbox
-
-    with live_server.app.app_context():
-        outbox.deliver_due(limit=10_000)
-    collector.messages.clear()
-    try:
-        yield collector
-    finally:
-        live_server.app.config.update(MAIL_SERVER="")
-        controller.stop()
 
 
 
