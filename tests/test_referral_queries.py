@@ -398,6 +398,7 @@ def test_pages_hold_25_and_page_two_has_the_rest(app: Flask, api_token) -> None:
         response = client.get(f"/referrals/?page={bad}")
         assert response.status_code == 400, bad
         assert "Traceback" not in response.text
+        assert "The page number must be 1 or more." in response.text
 
     headers = api_token(broker)
     api = app.test_client()

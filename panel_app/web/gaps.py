@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 
 from panel_app import policy
 from panel_app.doors import actor, download, load_gap
-from panel_app.errors import BadRequest, Forbidden
+from panel_app.errors import Forbidden
 from panel_app.models import GapSeverity, GapStatus, ServiceGap
 from panel_app.pathways import Pathway
 from panel_app.services import gap_reports
@@ -25,7 +25,7 @@ from panel_app.services import gaps as service
 from panel_app.throttling import pdf_per_person
 from panel_app.web import forms
 from panel_app.web.form_pages import form_page
-from panel_app.web.pagination import pagination
+from panel_app.web.pagination import page_number, pagination
 
 gaps = Blueprint("gaps", __name__, url_prefix="/gaps")
 
@@ -40,10 +40,7 @@ def register() -> ResponseReturnValue:
     reader = actor()
     form = forms.GapFilterForm(request.args)
     form.partnership.choices = [(0, _("Every partnership"))] + [(p.id, p.name) for p in gap_reports.scope(reader)]
-    raw_page = request.args.get("page", "1")
-    if not raw_page.isdigit() or int(raw_page) < 1:
-        raise BadRequest(_("The page number must be 1 or more."))
-    page = int(raw_page)
+    page = page_number()
     if request.args and not form.validate():
         return render_template("gaps/register.html", filter_form=form, form=form, rows=[], total=0, pages=None,
                                can_log=False, can_report=policy.can_get_gap_report(reader)), 400

@@ -31,7 +31,7 @@ from panel_app.throttling import pdf_per_person
 from panel_app.web import actions as action_pages
 from panel_app.web import forms
 from panel_app.web.form_pages import form_page
-from panel_app.web.pagination import pagination
+from panel_app.web.pagination import page_number, pagination
 
 meetings = Blueprint("meetings", __name__, url_prefix="/meetings")
 
@@ -48,13 +48,11 @@ def _shown(meeting: PanelMeeting, anchor: str | None = None) -> str:
 @meetings.route("/")
 def index() -> ResponseReturnValue:
     member = actor()
-    page = request.args.get("page", "1")
-    if not page.isdigit() or int(page) < 1:
-        raise BadRequest(_("The page number must be 1 or more."))
+    page = page_number()
     upcoming, _total = service.find_meetings(member, upcoming=True, per_page=50)
-    past, past_total = service.find_meetings(member, upcoming=False, page=int(page), per_page=PER_PAGE)
+    past, past_total = service.find_meetings(member, upcoming=False, page=page, per_page=PER_PAGE)
     return render_template("meetings/index.html", upcoming=upcoming, past=past,
-                           pages=pagination(past_total, int(page), PER_PAGE),
+                           pages=pagination(past_total, page, PER_PAGE),
                            can_schedule=policy.may_open(member, "meetings.new"))
 
 

@@ -7,6 +7,16 @@ from typing import Any
 from flask import request, url_for
 from flask_babel import gettext as _
 
+from panel_app.errors import BadRequest
+
+
+def page_number() -> int:
+    """The page a list was asked for (``?page=``, 1 when absent); 400 with a message for anything else."""
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadRequest(_("The page number must be 1 or more."))
+    return int(raw)
+
 
 def _link(page: int) -> str:
     args = request.args.to_dict()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
@@ -20,7 +20,7 @@ from panel_app.models import Role, User
 from panel_app.services import people as service
 from panel_app.web import forms
 from panel_app.web.form_pages import form_page
-from panel_app.web.pagination import pagination
+from panel_app.web.pagination import page_number, pagination
 
 people = Blueprint("people", __name__, url_prefix="/admin/people")
 
@@ -46,18 +46,11 @@ def index() -> ResponseReturnValue:
         partnership_id=form.partnership.data or None,
         state=service.AccountState(form.state.data) if form.state.data else None,
     )
-    page = _page_number()
+    page = page_number()
     rows, total = service.find_people(viewer, filters, page=page, per_page=PER_PAGE)
     return render_template("people/index.html", filter_form=form,
                            rows=[(person, service.state_of(person)) for person in rows], total=total,
                            pages=pagination(total, page, PER_PAGE), filtered=filtered)
-
-
-def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
-        abort(400)
-    return int(raw)
 
 
 @people.route("/<int:person_id>")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
@@ -26,7 +26,7 @@ from panel_app.services import referral_views
 from panel_app.services import referrals as service
 from panel_app.web import forms
 from panel_app.web.form_pages import form_page
-from panel_app.web.pagination import pagination
+from panel_app.web.pagination import page_number, pagination
 
 referrals = Blueprint("referrals", __name__, url_prefix="/referrals")
 
@@ -62,7 +62,7 @@ def index() -> ResponseReturnValue:
             release_within_weeks=form.release_within.data or None,
             search=form.q.data or None,
         )
-    page = _page_number()
+    page = page_number()
     rows, total = service.find_referrals(viewer, filters, page=page, per_page=PER_PAGE)
     return render_template(
         "referrals/index.html",
@@ -72,13 +72,6 @@ def index() -> ResponseReturnValue:
         pages=pagination(total, page, PER_PAGE),
         filtered=any(v for k, v in request.args.items() if k != "page"),
     ), status
-
-
-def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
-        abort(400)
-    return int(raw)
 
 
 @referrals.route("/triage")
